@@ -1,0 +1,366 @@
+"""Lanes: ordered, exclusively-held queues of work per key, on Redis Streams.
+
+A lane is a stream with its own consumer group ``g`` and one consumer name ``c``: the
+lease decides who may read, so a new holder simply reads the group's pending entries
+(``0``) before new ones (``>``) and resumes exactly where a dead holder stopped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from common.bus import scripts
+from common.envelope import Envelope, decode
+from common.errors import Fenced, PermanentError
+from common.keys import Keys, Partition, Stage
+
+BELL_DEPTH = 64
+
+
+@dataclass(slots=True)
+class Entry:
+    id: str
+    raw: bytes
+    attempts: int
+    envelope: Envelope | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ClaimedLane:
+    stage: Stage
+    partition: Partition
+    lane: str
+    token: str
+    entries: list[Entry]
+    claimed_ms: int
+    lost: bool = field(default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStats:
+    backlog: int
+    oldest_age_s: float
+    ready: int
+    active: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    partition: int
+    id: str
+    lane: str
+    stage: str
+    error: str
+    attempts: int
+    envelope: bytes
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(raw_entry: list[Any], attempts: int) -> Entry:
+    entry_id = _s(raw_entry[0])
+    fields = raw_entry[1] or []
+    data: bytes = b""
+    for i in range(0, len(fields) - 1, 2):
+        if fields[i] == b"e":
+            data = fields[i + 1]
+    entry = Entry(id=entry_id, raw=data, attempts=attempts)
+    try:
+        entry.envelope = decode(data)
+    except PermanentError as exc:
+        entry.error = str(exc)
+    return entry
+
+
+class LaneBus:
+    """The only code that issues lane stream commands."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        lease_ttl_s: float = 10.0,
+        dedup_window_s: float = 900.0,
+        max_attempts: int = 5,
+        dlq_maxlen: int = 10_000,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.lease_ttl_ms = int(lease_ttl_s * 1000)
+        self.dedup_window_ms = int(dedup_window_s * 1000)
+        self.max_attempts = max_attempts
+        self.dlq_maxlen = dlq_maxlen
+        self._publish = redis.register_script(scripts.PUBLISH)
+        self._claim = redis.register_script(scripts.CLAIM)
+        self._finish = redis.register_script(scripts.FINISH)
+        self._fail = redis.register_script(scripts.FAIL)
+        self._handback = redis.register_script(scripts.HANDBACK)
+        self._renew = redis.register_script(scripts.RENEW)
+        self._replay = redis.register_script(scripts.REPLAY)
+        self._rotation = 0
+
+    # -- producing ---------------------------------------------------------------------
+
+    async def publish(
+        self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True
+    ) -> list[bool]:
+        """Append envelopes to lanes (``(lane, envelope)`` pairs) and wake consumers.
+
+        Returns, per item, whether it was a duplicate (an id already published on that
+        lane within the dedup window) and therefore not added.
+        """
+        if not items:
+            return []
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, (lane, _) in enumerate(items):
+            groups[self.keys.partition_of(lane)].append(i)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for index, positions in groups.items():
+                part = self.keys.partition(stage, index)
+                args: list[Any] = [
+                    part.lane_prefix,
+                    part.seen_prefix,
+                    self.dedup_window_ms if dedup else 0,
+                ]
+                for pos in positions:
+                    lane, env = items[pos]
+                    args += [lane, env.id, env.encode()]
+                await self._publish(keys=part.keys, args=args, client=pipe)
+            bell = self.keys.bell(stage)
+            pipe.lpush(bell, *([b"1"] * min(len(items), 8)))
+            pipe.ltrim(bell, 0, BELL_DEPTH - 1)
+            results = await pipe.execute()
+        dups = [False] * len(items)
+        for (_, positions), result in zip(groups.items(), results, strict=False):
+            for pos, flag in zip(positions, result[1:], strict=True):
+                dups[pos] = bool(flag)
+        return dups
+
+    # -- consuming ---------------------------------------------------------------------
+
+    async def claim(self, stage: Stage, want: int, batch: int) -> list[ClaimedLane]:
+        """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each."""
+        parts = self.keys.partitions
+        self._rotation = (self._rotation + 1) % parts
+        candidates = [(self._rotation + i) % parts for i in range(parts)]
+        claimed: list[ClaimedLane] = []
+        while want > 0 and candidates:
+            shares = [want // len(candidates)] * len(candidates)
+            for i in range(want % len(candidates)):
+                shares[i] += 1
+            tried = [(p, s) for p, s in zip(candidates, shares, strict=True) if s > 0]
+            untried = [p for p, s in zip(candidates, shares, strict=True) if s == 0]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for index, share in tried:
+                    part = self.keys.partition(stage, index)
+                    args: list[Any] = [part.lane_prefix, share, self.lease_ttl_ms, batch]
+                    await self._claim(keys=part.keys, args=args, client=pipe)
+                results = await pipe.execute()
+            candidates = untried
+            for (index, share), result in zip(tried, results, strict=True):
+                part = self.keys.partition(stage, index)
+                now = int(result[0])
+                got = [self._claimed(stage, part, now, raw) for raw in result[1:]]
+                claimed += got
+                want -= len(got)
+                if len(got) == share:
+                    candidates.append(index)
+        return claimed
+
+    @staticmethod
+    def _claimed(stage: Stage, part: Partition, now: int, raw: list[Any]) -> ClaimedLane:
+        lane, token, raw_entries, attempts = raw
+        entries = [_entry(e, int(a)) for e, a in zip(raw_entries, attempts, strict=True)]
+        return ClaimedLane(stage, part, _s(lane), _s(token), entries, now)
+
+    async def wait(self, stage: Stage, timeout_s: float) -> None:
+        """Block until a publish rings the stage's bell, or the timeout passes."""
+        await self.redis.blpop([self.keys.bell(stage)], timeout=timeout_s)
+
+    async def ring(self, stage: Stage) -> None:
+        await self.redis.lpush(self.keys.bell(stage), b"1")
+
+    async def finish(self, lane: ClaimedLane, ids: Iterable[str], *, release: bool = True) -> bool:
+        """Ack and delete handled entries; with ``release`` give the lane up.
+
+        Returns True when the lane was re-armed because more entries are waiting.
+        Raises ``Fenced`` when the lease was lost.
+        """
+        part = lane.partition
+        args: list[Any] = [
+            part.lane_prefix,
+            lane.lane,
+            lane.token,
+            int(release),
+            self.lease_ttl_ms,
+            *ids,
+        ]
+        result = await self._finish(keys=part.keys, args=args)
+        if int(result[0]) == -1:
+            raise Fenced(f"lease on {lane.stage}:{lane.lane} lost")
+        return int(result[0]) == 2
+
+    async def finish_many(
+        self, items: Sequence[tuple[ClaimedLane, Sequence[str], bool]]
+    ) -> list[int]:
+        """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lane, ids, release in items:
+                part = lane.partition
+                args: list[Any] = [
+                    part.lane_prefix,
+                    lane.lane,
+                    lane.token,
+                    int(release),
+                    self.lease_ttl_ms,
+                    *ids,
+                ]
+                await self._finish(keys=part.keys, args=args, client=pipe)
+            results = await pipe.execute()
+        return [int(r[0]) for r in results]
+
+    async def fail(
+        self,
+        lane: ClaimedLane,
+        ids: Sequence[str],
+        error: str,
+        *,
+        delay_s: float,
+        dead: bool = False,
+        charge: bool = True,
+    ) -> tuple[bool, int]:
+        """Charge an attempt to ``ids[0]``; back the lane off, or dead-letter ``ids``.
+
+        Returns ``(dead_lettered, attempts)``.
+        """
+        part = lane.partition
+        args: list[Any] = [
+            part.lane_prefix,
+            lane.lane,
+            lane.token,
+            int(delay_s * 1000),
+            self.max_attempts,
+            error[:2000],
+            lane.stage.value,
+            self.dlq_maxlen,
+            int(dead),
+            int(charge),
+            *ids,
+        ]
+        result = await self._fail(keys=part.keys, args=args)
+        if int(result[0]) == -1:
+            raise Fenced(f"lease on {lane.stage}:{lane.lane} lost")
+        return bool(int(result[0])), int(result[1])
+
+    async def handback(self, lane: ClaimedLane) -> None:
+        """Give a lane back without acking: the next holder resumes its entries first."""
+        part = lane.partition
+        await self._handback(keys=part.keys, args=[part.lane_prefix, lane.lane, lane.token])
+
+    async def renew(self, lanes: Sequence[ClaimedLane]) -> list[ClaimedLane]:
+        """Extend the leases of held lanes; returns the lanes whose lease was lost."""
+        by_part: dict[Partition, list[ClaimedLane]] = defaultdict(list)
+        for lane in lanes:
+            by_part[lane.partition].append(lane)
+        if not by_part:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part, held in by_part.items():
+                args: list[Any] = [self.lease_ttl_ms]
+                for lane in held:
+                    args += [lane.lane, lane.token]
+                await self._renew(keys=part.keys, args=args, client=pipe)
+            results = await pipe.execute()
+        lost_names = {
+            (part, _s(name))
+            for part, result in zip(by_part, results, strict=True)
+            for name in result
+        }
+        return [lane for lane in lanes if (lane.partition, lane.lane) in lost_names]
+
+    # -- operating ---------------------------------------------------------------------
+
+    async def stats(self, stage: Stage) -> LaneStats:
+        parts = self.keys.all_partitions(stage)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part in parts:
+                pipe.get(part.backlog)
+                pipe.zrange(part.oldest, 0, 0, withscores=True)
+                pipe.zcard(part.ready)
+                pipe.zcard(part.active)
+            pipe.time()
+            results = await pipe.execute()
+        sec, usec = results[-1]
+        now_ms = int(sec) * 1000 + int(usec) // 1000
+        backlog = ready = active = 0
+        oldest: float | None = None
+        for i in range(len(parts)):
+            b, o, r, a = results[4 * i : 4 * i + 4]
+            backlog += int(b or 0)
+            ready += int(r)
+            active += int(a)
+            if o:
+                oldest = o[0][1] if oldest is None else min(oldest, o[0][1])
+        age = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
+        return LaneStats(backlog=backlog, oldest_age_s=age, ready=ready, active=active)
+
+    async def holders(self, stage: Stage) -> dict[str, str]:
+        """Held lanes of a stage and their fencing tokens."""
+        out: dict[str, str] = {}
+        for part in self.keys.all_partitions(stage):
+            raw = await self.redis.hgetall(part.holders)
+            out.update({_s(k): _s(v) for k, v in raw.items()})
+        return out
+
+    async def lane_lengths(self, stage: Stage, limit: int = 50) -> list[tuple[str, int, float]]:
+        """(lane, entries, oldest age s) of the lanes with the oldest entries."""
+        rows: list[tuple[str, float]] = []
+        for part in self.keys.all_partitions(stage):
+            oldest: Any = await self.redis.zrange(part.oldest, 0, limit - 1, withscores=True)
+            rows += [(_s(lane), float(ms)) for lane, ms in oldest]
+        rows.sort(key=lambda r: r[1])
+        clock: Any = await self.redis.time()
+        now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
+        out = []
+        for lane, ms in rows[:limit]:
+            part = self.keys.lane_partition(stage, lane)
+            length = await self.redis.xlen(part.lane_stream(lane))
+            out.append((lane, int(length), max(0.0, (now_ms - ms) / 1000)))
+        return out
+
+    async def dead_letters(self, stage: Stage, count: int = 100) -> list[DeadLetter]:
+        out: list[DeadLetter] = []
+        for part in self.keys.all_partitions(stage):
+            rows: Any = await self.redis.xrange(part.dead, count=count)
+            for entry_id, fields in rows:
+                f = {_s(k): v for k, v in fields.items()}
+                out.append(
+                    DeadLetter(
+                        partition=part.index,
+                        id=_s(entry_id),
+                        lane=_s(f.get("lane", b"")),
+                        stage=_s(f.get("stage", b"")),
+                        error=_s(f.get("error", b"")),
+                        attempts=int(f.get("attempts", 0)),
+                        envelope=bytes(f.get("e", b"")),
+                    )
+                )
+        return out
+
+    async def replay(self, stage: Stage, partition: int, dead_id: str) -> str | None:
+        """Put a dead letter back at the tail of its lane. Returns the lane, or None."""
+        part = self.keys.partition(stage, partition)
+        lane = await self._replay(keys=part.keys, args=[part.lane_prefix, dead_id])
+        if not lane:
+            return None
+        await self.ring(stage)
+        return _s(lane)

@@ -1,0 +1,289 @@
+"""Lua scripts of the lane protocol. Each touches the keys of one partition only.
+
+KEYS, always in this order (see ``common.keys.Partition.keys``):
+  1 ready  2 active  3 holders  4 fence  5 attempts  6 backlog  7 oldest  8 dead
+Lane stream and seen-set names are built from the partition's prefixes, which share the
+partition's hash tag. Times come from the server clock, so replicas need not agree.
+"""
+
+from __future__ import annotations
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples.
+# Returns {lanes_woken, dup_flag_1, dup_flag_2, ...} (1 = duplicate, not added).
+PUBLISH = (
+    _NOW
+    + """
+local window = tonumber(ARGV[3])
+local out = {0}
+for i = 4, #ARGV, 3 do
+  local lane, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local dup = 0
+  if id ~= '' and window > 0 then
+    local seen = ARGV[2] .. lane
+    if redis.call('ZSCORE', seen, id) then
+      dup = 1
+    else
+      redis.call('ZADD', seen, now, id)
+      redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
+      redis.call('PEXPIRE', seen, window)
+    end
+  end
+  if dup == 0 then
+    local stream = ARGV[1] .. lane
+    if redis.call('EXISTS', stream) == 0 then
+      redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
+    end
+    redis.call('XADD', stream, '*', 'e', data)
+    redis.call('INCR', KEYS[6])
+    redis.call('ZADD', KEYS[7], 'NX', now, lane)
+    if not redis.call('ZSCORE', KEYS[2], lane) then
+      if redis.call('ZADD', KEYS[1], 'NX', now, lane) == 1 then out[1] = out[1] + 1 end
+    end
+  end
+  table.insert(out, dup)
+end
+return out
+"""
+)
+
+# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch
+# Returns {now, {lane, token, entries, attempts}...}. A lane whose lease expired had a
+# dead holder: its pending head is charged one attempt and the lane is ready again.
+CLAIM = (
+    _NOW
+    + """
+local ttl = tonumber(ARGV[3])
+local batch = tonumber(ARGV[4])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
+for _, lane in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], lane)
+  redis.call('HDEL', KEYS[3], lane)
+  local stream = ARGV[1] .. lane
+  if redis.call('EXISTS', stream) == 1 then
+    local head = redis.call('XPENDING', stream, 'g', '-', '+', 1)
+    if head[1] then redis.call('HINCRBY', KEYS[5], lane .. '|' .. head[1][1], 1) end
+    redis.call('ZADD', KEYS[1], now, lane)
+  end
+end
+local out = {now}
+local lanes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, lane in ipairs(lanes) do
+  redis.call('ZREM', KEYS[1], lane)
+  local stream = ARGV[1] .. lane
+  if redis.call('EXISTS', stream) == 1 then
+    local token = redis.call('INCR', KEYS[4])
+    redis.call('ZADD', KEYS[2], now + ttl, lane)
+    redis.call('HSET', KEYS[3], lane, token)
+    local entries = {}
+    local pend = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
+    if pend and pend[1] then entries = pend[1][2] end
+    if #entries < batch then
+      local new = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch - #entries,
+                             'STREAMS', stream, '>')
+      if new and new[1] then
+        for _, e in ipairs(new[1][2]) do table.insert(entries, e) end
+      end
+    end
+    local attempts = {}
+    for i, e in ipairs(entries) do
+      attempts[i] = tonumber(redis.call('HGET', KEYS[5], lane .. '|' .. e[1]) or '0')
+    end
+    table.insert(out, {lane, token, entries, attempts})
+  end
+end
+return out
+"""
+)
+
+_CHECK = """
+if redis.call('HGET', KEYS[3], ARGV[2]) ~= ARGV[3] then return {-1} end
+local stream = ARGV[1] .. ARGV[2]
+"""
+
+_ACK = """
+local function ack(ids)
+  if #ids == 0 then return 0 end
+  local n = redis.call('XACK', stream, 'g', unpack(ids))
+  redis.call('XDEL', stream, unpack(ids))
+  for _, id in ipairs(ids) do redis.call('HDEL', KEYS[5], ARGV[2] .. '|' .. id) end
+  redis.call('DECRBY', KEYS[6], n)
+  return n
+end
+local function head_ms()
+  local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+  if head[1] then
+    local ms = tonumber(string.match(head[1][1], '^(%d+)'))
+    redis.call('ZADD', KEYS[7], ms, ARGV[2])
+    return ms
+  end
+  redis.call('ZREM', KEYS[7], ARGV[2])
+  return nil
+end
+local function release(ready_at)
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  if head_ms() then
+    redis.call('ZADD', KEYS[1], ready_at, ARGV[2])
+    return 2
+  end
+  redis.call('DEL', stream)
+  return 1
+end
+"""
+
+# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, ids...
+# Acks and deletes the ids. With release, frees the lane and re-arms it if entries remain
+# (returns {2}) or deletes the drained lane (returns {1}); else renews the lease.
+FINISH = (
+    _NOW
+    + _CHECK
+    + _ACK
+    + """
+ack({unpack(ARGV, 6)})
+if ARGV[4] == '1' then return {release(now)} end
+head_ms()
+redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[5]), ARGV[2])
+return {1}
+"""
+)
+
+# ARGV: lane_prefix, lane, token, delay_ms, max_attempts, error, stage, dlq_maxlen, force,
+#       charge, ids...
+# Charges one attempt to the first id (unless charge=0: a rate limit is not a failure). Below max_attempts the lane backs off as a whole
+# (its entries stay pending, in order). At max_attempts, or with force=1, the ids move to
+# the dead-letter stream with the error. Returns {dead(0/1), attempts}.
+FAIL = (
+    _NOW
+    + _CHECK
+    + _ACK
+    + """
+local ids = {unpack(ARGV, 11)}
+local n
+if ARGV[10] == '1' then
+  n = redis.call('HINCRBY', KEYS[5], ARGV[2] .. '|' .. ids[1], 1)
+else
+  n = tonumber(redis.call('HGET', KEYS[5], ARGV[2] .. '|' .. ids[1]) or '0')
+end
+if n >= tonumber(ARGV[5]) or ARGV[9] == '1' then
+  for _, id in ipairs(ids) do
+    local e = redis.call('XRANGE', stream, id, id)
+    if e[1] then
+      redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[8], '*', 'lane', ARGV[2], 'stage', ARGV[7],
+                 'error', ARGV[6], 'attempts', n, 'src', id, 'e', e[1][2][2])
+    end
+  end
+  ack(ids)
+  release(now)
+  return {1, n}
+end
+release(now + tonumber(ARGV[4]))
+return {0, n}
+"""
+)
+
+# ARGV: lane_prefix, lane, token. Hands a lane back untouched (graceful shutdown):
+# its entries stay pending and the next holder takes them over first; no attempt charged.
+HANDBACK = (
+    _NOW
+    + _CHECK
+    + _ACK
+    + """
+return {release(now)}
+"""
+)
+
+# ARGV: lease_ttl_ms, then (lane, token) pairs. Returns the lanes whose lease was lost.
+RENEW = (
+    _NOW
+    + """
+local lost = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[1]), ARGV[i])
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+"""
+)
+
+# ARGV: lane_prefix, dead-letter entry id. Puts a dead letter back at the tail of its lane
+# and removes it from the dead-letter stream. Returns the lane, or false if not found.
+REPLAY = (
+    _NOW
+    + """
+local d = redis.call('XRANGE', KEYS[8], ARGV[2], ARGV[2])
+if not d[1] then return false end
+local f = d[1][2]
+local fields = {}
+for i = 1, #f, 2 do fields[f[i]] = f[i + 1] end
+local lane = fields['lane']
+local stream = ARGV[1] .. lane
+if redis.call('EXISTS', stream) == 0 then
+  redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
+end
+redis.call('XADD', stream, '*', 'e', fields['e'])
+redis.call('INCR', KEYS[6])
+redis.call('ZADD', KEYS[7], 'NX', now, lane)
+if not redis.call('ZSCORE', KEYS[2], lane) then redis.call('ZADD', KEYS[1], 'NX', now, lane) end
+redis.call('XDEL', KEYS[8], ARGV[2])
+return lane
+"""
+)
+
+# Global semaphore. KEYS: slots zset. ARGV: cap, ttl_ms, holder ids...
+# Drops expired holders, grants as many of the given holders as fit. Returns granted ids.
+SLOTS_ACQUIRE = (
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local granted = {}
+for i = 3, #ARGV do
+  if free <= 0 then break end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
+  table.insert(granted, ARGV[i])
+  free = free - 1
+end
+return granted
+"""
+)
+
+# KEYS: slots zset. ARGV: ttl_ms, holder ids... Returns the holders that were lost.
+SLOTS_RENEW = (
+    _NOW
+    + """
+local lost = {}
+for i = 2, #ARGV do
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[i]) == 0 then
+    if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then table.insert(lost, ARGV[i]) end
+  end
+end
+return lost
+"""
+)
+
+# Leader lease / generic lease. KEYS: lease key. ARGV: token, ttl_ms.
+LEASE_ACQUIRE = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+LEASE_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

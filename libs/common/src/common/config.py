@@ -1,0 +1,146 @@
+"""The declarative configuration: agents, chats, wiring, users, destinations.
+
+One YAML file is the source of truth (GitOps- and ConfigMap-friendly). Runtime state
+lives in Redis. A missing file means the built-in default: one agent answering every
+web chat and generic HTTP conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from common.messages import Destination
+
+ALL_TOOLS = (
+    "send_message",
+    "edit_message",
+    "add_reaction",
+    "ask_user_question",
+    "schedule_task",
+    "list_tasks",
+    "update_task",
+    "pause_task",
+    "resume_task",
+    "cancel_task",
+    "update_memory",
+    "create_agent",
+)
+DEFAULT_TOOLS = tuple(t for t in ALL_TOOLS if t != "create_agent")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentConfig(_Strict):
+    name: str = ""
+    model: str | None = None
+    provider: Literal["auto", "anthropic", "openai", "echo"] = "auto"
+    base_url: str | None = None
+    system_prompt: str = "You are a helpful assistant."
+    tools: list[str] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
+    destinations: dict[str, Destination | str] = Field(
+        default_factory=dict, description="name -> chat, or the name of another agent"
+    )
+    max_tokens: int = 1024
+    max_tool_calls: int = 16
+    history_token_budget: int = 24_000
+
+    @model_validator(mode="after")
+    def _known_tools(self) -> AgentConfig:
+        unknown = set(self.tools) - set(ALL_TOOLS)
+        if unknown:
+            raise ValueError(f"unknown tools: {sorted(unknown)}")
+        return self
+
+
+class ChatConfig(_Strict):
+    """A messaging group: one chat on one platform, or ``chat_id: "*"`` for any chat."""
+
+    channel: str
+    chat_id: str = "*"
+    unknown_sender_policy: Literal["strict", "request_approval", "public"] = "public"
+
+
+class Wiring(_Strict):
+    agent: str
+    chat: str
+    engage_mode: Literal["always", "mention", "pattern", "mention-sticky"] = "always"
+    pattern: str | None = None
+    sender_scope: Literal["all", "known"] = "all"
+    ignored_message_policy: Literal["drop", "accumulate"] = "drop"
+    session_mode: Literal["shared", "per-thread", "agent-shared"] = "shared"
+    priority: int = 0
+
+    @model_validator(mode="after")
+    def _pattern(self) -> Wiring:
+        if self.engage_mode == "pattern":
+            if not self.pattern:
+                raise ValueError("engage_mode 'pattern' needs a pattern")
+            re.compile(self.pattern)
+        return self
+
+
+class UserConfig(_Strict):
+    role: Literal["owner", "admin", "member"] = "member"
+    agents: list[str] = Field(default_factory=list, description="admin/member of these agents")
+
+
+class Config(_Strict):
+    timezone: str = "UTC"
+    agents: dict[str, AgentConfig]
+    chats: dict[str, ChatConfig]
+    wiring: list[Wiring]
+    users: dict[str, UserConfig] = Field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-channel credentials and options"
+    )
+    agent_loop_cap: int = 5
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for w in self.wiring:
+            if w.agent not in self.agents:
+                raise ValueError(f"wiring names unknown agent {w.agent!r}")
+            if w.chat not in self.chats:
+                raise ValueError(f"wiring names unknown chat {w.chat!r}")
+        return self
+
+    def chats_for(self, channel: str, chat_id: str) -> list[str]:
+        """Names of the configured chats an incoming (channel, chat_id) belongs to."""
+        exact = [n for n, c in self.chats.items() if c.channel == channel and c.chat_id == chat_id]
+        if exact:
+            return exact
+        return [n for n, c in self.chats.items() if c.channel == channel and c.chat_id == "*"]
+
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "agents": {"assistant": {"name": "Assistant"}},
+    "chats": {
+        "web": {"channel": "web", "chat_id": "*"},
+        "http": {"channel": "http", "chat_id": "*"},
+    },
+    "wiring": [
+        {"agent": "assistant", "chat": "web"},
+        {"agent": "assistant", "chat": "http"},
+    ],
+}
+
+
+class ConfigError(Exception):
+    """The configuration file is missing pieces or contradicts itself."""
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None or not path.exists():
+        return Config.model_validate(DEFAULT_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return Config.model_validate(raw)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,321 @@
+"""The lane consumer loop shared by router, worker and delivery.
+
+It claims ready lanes (as many as it has free slots), runs one task per lane that hands
+the lane's entries to the handler strictly in order, commits outputs then acks, renews
+leases while handlers run, and on shutdown stops claiming, lets in-flight lanes finish
+within the grace period and hands the rest back untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from common import metrics
+from common.bus.lanes import ClaimedLane, Entry, LaneBus
+from common.bus.writer import BatchWriter, Emit
+from common.errors import Fenced, PermanentError, RateLimited, RetryableError
+from common.keys import Stage
+from common.retry import Backoff
+from common.semaphore import Slots
+
+log = logging.getLogger("clawbus.consumer")
+
+EachHandler = Callable[[ClaimedLane, Entry], Awaitable[Sequence[Emit]]]
+BatchHandler = Callable[[ClaimedLane, list[Entry]], Awaitable[Sequence[Emit]]]
+
+
+@dataclass(slots=True)
+class ConsumerOptions:
+    concurrency: int
+    batch: int = 50
+    poll_interval_s: float = 0.25
+    grace_s: float = 20.0
+    max_attempts: int = 5
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class LaneConsumer:
+    def __init__(
+        self,
+        bus: LaneBus,
+        stage: Stage,
+        handler: EachHandler | BatchHandler,
+        options: ConsumerOptions,
+        *,
+        mode: Literal["each", "batch"] = "each",
+        slots: Slots | None = None,
+    ) -> None:
+        self.bus = bus
+        self.stage = stage
+        self.handler = handler
+        self.options = options
+        self.mode = mode
+        self.slots = slots
+        self.writer = BatchWriter(bus)
+        self.running: dict[asyncio.Task[None], tuple[ClaimedLane, str | None]] = {}
+        self.consuming = False
+        self._freed = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def ready_check(self) -> Callable[[], Awaitable[str | None]]:
+        async def check() -> str | None:
+            return None if self.consuming else f"not consuming {self.stage.value} lanes"
+
+        return check
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, then drain and hand back."""
+        await self.writer.start()
+        renewer = asyncio.create_task(self._renew_loop(), name=f"renew-{self.stage}")
+        try:
+            await self._claim_loop(stop)
+        finally:
+            self.consuming = False
+            await self._drain()
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await self.writer.aclose()
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(0.2, 5.0)
+        failures = 0
+        while not stop.is_set():
+            free = self.options.concurrency - len(self.running)
+            if free <= 0:
+                self._freed.clear()
+                await _wait_any(stop, self._freed, within_s=self.options.poll_interval_s)
+                continue
+            try:
+                claimed = await self._claim(free)
+                self.consuming = True
+                metrics.REDIS_UP.set(1)
+                failures = 0
+            except (RedisError, OSError) as exc:
+                failures += 1
+                self.consuming = False
+                metrics.REDIS_UP.set(0)
+                log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
+                await _wait_any(stop, within_s=backoff.delay(failures))
+                continue
+            for lane, slot in claimed:
+                task = asyncio.create_task(self._run_lane(lane, slot))
+                self.running[task] = (lane, slot)
+                task.add_done_callback(self._done)
+            if not claimed:
+                with contextlib.suppress(RedisError, OSError):
+                    await _wait_any(
+                        stop,
+                        waiter=self.bus.wait(self.stage, self.options.poll_interval_s),
+                        within_s=self.options.poll_interval_s + 1,
+                    )
+
+    async def _claim(self, free: int) -> list[tuple[ClaimedLane, str | None]]:
+        if self.slots is None:
+            lanes = await self.bus.claim(self.stage, free, self.options.batch)
+            return [(lane, None) for lane in lanes]
+        granted = await self.slots.acquire(free)
+        if not granted:
+            return []
+        try:
+            lanes = await self.bus.claim(self.stage, len(granted), self.options.batch)
+        except BaseException:
+            await self.slots.release(granted)
+            raise
+        await self.slots.release(granted[len(lanes) :])
+        return list(zip(lanes, granted, strict=False))
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        _, slot = self.running.pop(task, (None, None))
+        if slot is not None and self.slots is not None:
+            asyncio.get_running_loop().create_task(self._release_slot(slot))
+        self._freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("lane task crashed", exc_info=task.exception())
+
+    async def _release_slot(self, slot: str) -> None:
+        assert self.slots is not None
+        with contextlib.suppress(RedisError, OSError):
+            await self.slots.release([slot])
+
+    async def _drain(self) -> None:
+        if self.running:
+            _, pending = await asyncio.wait(list(self.running), timeout=self.options.grace_s)
+            for task in pending:
+                lane, _ = self.running.get(task, (None, None))
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                if lane is not None and not lane.lost:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self.bus.handback(lane)
+        if self.slots is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.slots.release([s for _, s in self.running.values() if s])
+
+    async def _renew_loop(self) -> None:
+        interval = self.bus.lease_ttl_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            held = {lane.lane: (task, lane) for task, (lane, _) in self.running.items()}
+            if not held:
+                continue
+            try:
+                lost = await self.bus.renew([lane for _, lane in held.values()])
+                if self.slots is not None:
+                    await self.slots.renew([s for _, s in self.running.values() if s])
+            except (RedisError, OSError) as exc:
+                log.warning("lease renewal failed", extra={"error": str(exc)})
+                continue
+            for lane in lost:
+                task, held_lane = held[lane.lane]
+                held_lane.lost = True
+                metrics.FENCED.labels(self.stage).inc()
+                task.cancel()
+
+    # -- one lane --------------------------------------------------------------------------
+
+    async def _run_lane(self, lane: ClaimedLane, slot: str | None) -> None:
+        stage = self.stage.value
+        started = time.monotonic()
+        now_ms = time.time() * 1000
+        for e in lane.entries:
+            if e.envelope is not None:
+                metrics.QUEUE_SECONDS.labels(stage).observe(
+                    max(0.0, (now_ms - e.envelope.created_ms) / 1000)
+                )
+        try:
+            if self.mode == "each":
+                await self._each(lane)
+            else:
+                await self._batch(lane)
+        except Fenced:
+            lane.lost = True
+            metrics.FENCED.labels(stage).inc()
+            metrics.MESSAGES.labels(stage, "fenced").inc(len(lane.entries))
+        finally:
+            metrics.HANDLER_SECONDS.labels(stage).observe(time.monotonic() - started)
+
+    def _poison(self, entry: Entry) -> str | None:
+        if entry.error is not None:
+            return entry.error
+        if entry.attempts >= self.options.max_attempts:
+            return f"gave up after {entry.attempts} attempts (its handlers kept dying)"
+        return None
+
+    async def _each(self, lane: ClaimedLane) -> None:
+        handler: EachHandler = self.handler  # type: ignore[assignment]
+        done: list[str] = []
+        emits: list[Emit] = []
+        for entry in lane.entries:
+            reason = self._poison(entry)
+            if reason is None:
+                try:
+                    emits += await handler(lane, entry)
+                    done.append(entry.id)
+                    continue
+                except (RetryableError, PermanentError, Exception) as exc:
+                    if isinstance(exc, Fenced):
+                        raise
+                    await self._commit(lane, done, emits, release=False)
+                    await self._failed(lane, [entry], exc)
+                    return
+            await self._commit(lane, done, emits, release=False)
+            await self._dead(lane, [entry], reason)
+            return
+        await self._commit(lane, done, emits, release=True)
+
+    async def _batch(self, lane: ClaimedLane) -> None:
+        handler: BatchHandler = self.handler  # type: ignore[assignment]
+        good: list[Entry] = []
+        for entry in lane.entries:
+            if self._poison(entry) is not None:
+                break
+            good.append(entry)
+        if good:
+            try:
+                emits = list(await handler(lane, good))
+            except Fenced:
+                raise
+            except Exception as exc:
+                await self._failed(lane, good, exc)
+                return
+            rest = len(good) < len(lane.entries)
+            await self._commit(lane, [e.id for e in good], emits, release=not rest)
+        if len(good) < len(lane.entries):
+            poison = lane.entries[len(good)]
+            await self._dead(lane, [poison], self._poison(poison) or "poison")
+
+    async def _commit(
+        self, lane: ClaimedLane, ids: list[str], emits: list[Emit], *, release: bool
+    ) -> None:
+        if not ids and not release:
+            return
+        rearmed = await self.writer.commit(lane, ids, emits, release=release)
+        metrics.MESSAGES.labels(self.stage.value, "ok").inc(len(ids))
+        if rearmed:
+            self._freed.set()
+
+    async def _failed(self, lane: ClaimedLane, entries: list[Entry], exc: BaseException) -> None:
+        stage = self.stage.value
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PermanentError):
+            await self._dead(lane, entries, error)
+            return
+        if not isinstance(exc, RetryableError):
+            log.exception("handler raised", exc_info=exc, extra={"stage": stage})
+        attempt = entries[0].attempts + 1
+        delay = self.options.backoff.delay(attempt)
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            delay = max(exc.retry_after, 0.0)
+        dead, _ = await self.bus.fail(
+            lane,
+            [e.id for e in entries],
+            error,
+            delay_s=delay,
+            charge=not isinstance(exc, RateLimited),
+        )
+        if dead:
+            metrics.DEAD_LETTERS.labels(stage).inc(len(entries))
+            metrics.MESSAGES.labels(stage, "dead").inc(len(entries))
+        else:
+            metrics.RETRIES.labels(stage).inc()
+            metrics.MESSAGES.labels(stage, "retry").inc(len(entries))
+
+    async def _dead(self, lane: ClaimedLane, entries: list[Entry], reason: str) -> None:
+        stage = self.stage.value
+        await self.bus.fail(lane, [e.id for e in entries], reason, delay_s=0, dead=True)
+        metrics.DEAD_LETTERS.labels(stage).inc(len(entries))
+        metrics.MESSAGES.labels(stage, "dead").inc(len(entries))
+        log.warning("dead-lettered", extra={"stage": stage, "lane": lane.lane, "error": reason})
+
+
+async def _wait_any(
+    *events: asyncio.Event, waiter: Awaitable[object] | None = None, within_s: float
+) -> None:
+    """Wait until any event is set, ``waiter`` completes, or ``timeout`` passes."""
+    tasks: list[asyncio.Future[object]] = [asyncio.ensure_future(e.wait()) for e in events]
+    if waiter is not None:
+        tasks.append(asyncio.ensure_future(waiter))
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t

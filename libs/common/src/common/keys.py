@@ -1,0 +1,200 @@
+"""The one registry of Redis key and stream names.
+
+Every key clawbus writes is built here from the namespace. Keys of one lane partition
+share a hash tag, so each lane script touches a single slot (Redis Cluster safe).
+
+    {ns}:{<ns>.<stage>.<p>}:ready      zset  lane -> ready-at ms (future = backing off)
+    {ns}:{<ns>.<stage>.<p>}:active     zset  lane -> lease expiry ms
+    {ns}:{<ns>.<stage>.<p>}:holders    hash  lane -> fencing token
+    {ns}:{<ns>.<stage>.<p>}:fence      counter of fencing tokens
+    {ns}:{<ns>.<stage>.<p>}:attempts   hash  "lane|entry-id" -> failed attempts
+    {ns}:{<ns>.<stage>.<p>}:backlog    counter of unacknowledged entries
+    {ns}:{<ns>.<stage>.<p>}:oldest     zset  lane -> ms of its oldest entry
+    {ns}:{<ns>.<stage>.<p>}:dead       stream of dead letters
+    {ns}:{<ns>.<stage>.<p>}:l:<lane>   stream of one lane (consumer group "g")
+    {ns}:{<ns>.<stage>.<p>}:s:<lane>   zset  ids seen on that lane (idempotent publish)
+"""
+
+from __future__ import annotations
+
+import enum
+import zlib
+from dataclasses import dataclass
+
+
+class Stage(enum.StrEnum):
+    """The lane stages: which service consumes them."""
+
+    ROUTE = "route"  # ingest -> router, keyed by conversation
+    AGENT = "agent"  # router/scheduler/delivery -> worker, keyed by session
+    DELIVER = "deliver"  # worker -> delivery, keyed by destination chat
+    CONTROL = "control"  # worker -> scheduler, keyed by agent
+
+
+LANE_GROUP = "g"
+LANE_CONSUMER = "c"
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """The keys of one partition of one stage; all share a hash tag."""
+
+    ns: str
+    stage: Stage
+    index: int
+
+    @property
+    def tag(self) -> str:
+        return f"{self.ns}:{{{self.ns}.{self.stage.value}.{self.index}}}"
+
+    @property
+    def ready(self) -> str:
+        return f"{self.tag}:ready"
+
+    @property
+    def active(self) -> str:
+        return f"{self.tag}:active"
+
+    @property
+    def holders(self) -> str:
+        return f"{self.tag}:holders"
+
+    @property
+    def fence(self) -> str:
+        return f"{self.tag}:fence"
+
+    @property
+    def attempts(self) -> str:
+        return f"{self.tag}:attempts"
+
+    @property
+    def backlog(self) -> str:
+        return f"{self.tag}:backlog"
+
+    @property
+    def oldest(self) -> str:
+        return f"{self.tag}:oldest"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.tag}:dead"
+
+    @property
+    def lane_prefix(self) -> str:
+        return f"{self.tag}:l:"
+
+    @property
+    def seen_prefix(self) -> str:
+        return f"{self.tag}:s:"
+
+    def lane_stream(self, lane: str) -> str:
+        return self.lane_prefix + lane
+
+    @property
+    def keys(self) -> list[str]:
+        """The fixed keys every lane script receives, in script order."""
+        return [
+            self.ready,
+            self.active,
+            self.holders,
+            self.fence,
+            self.attempts,
+            self.backlog,
+            self.oldest,
+            self.dead,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names of one clawbus installation (one namespace)."""
+
+    ns: str
+    partitions: int
+
+    def partition_of(self, lane: str) -> int:
+        return zlib.crc32(lane.encode()) % self.partitions
+
+    def partition(self, stage: Stage, index: int) -> Partition:
+        return Partition(self.ns, stage, index)
+
+    def lane_partition(self, stage: Stage, lane: str) -> Partition:
+        return Partition(self.ns, stage, self.partition_of(lane))
+
+    def all_partitions(self, stage: Stage) -> list[Partition]:
+        return [Partition(self.ns, stage, i) for i in range(self.partitions)]
+
+    def bell(self, stage: Stage) -> str:
+        """List that wakes idle consumers of a stage (a hint; the ready sets are the truth)."""
+        return f"{self.ns}:bell:{stage.value}"
+
+    @property
+    def agent_slots(self) -> str:
+        """Sorted set semaphore: holder -> lease expiry; capped at agent_max_concurrency."""
+        return f"{self.ns}:slots:agent"
+
+    def receipt(self, outbound_id: str) -> str:
+        """Platform message id of a delivered outbound message (exactly-once sends)."""
+        return f"{self.ns}:receipt:{outbound_id}"
+
+    def sending(self, outbound_id: str) -> str:
+        """Marker set just before a platform send; a retry that finds it may be a duplicate."""
+        return f"{self.ns}:sending:{outbound_id}"
+
+    def rate_limited(self, destination: str) -> str:
+        """Set while a destination is under a platform rate limit (value: retry-at ms)."""
+        return f"{self.ns}:ratelimit:{destination}"
+
+    def webchat_history(self, conversation: str) -> str:
+        """Stream of one web chat conversation: user messages and agent replies."""
+        return f"{self.ns}:webchat:h:{conversation}"
+
+    @property
+    def webchat_events(self) -> str:
+        """Stream every ingest replica tails to push replies and typing to its sockets."""
+        return f"{self.ns}:webchat:events"
+
+    def webchat_conversations(self, user: str) -> str:
+        return f"{self.ns}:webchat:convs:{user}"
+
+    # scheduler
+    @property
+    def tasks(self) -> str:
+        """Hash task id -> task JSON."""
+        return f"{self.ns}:tasks"
+
+    @property
+    def tasks_due(self) -> str:
+        """Sorted set task id -> next fire time (ms)."""
+        return f"{self.ns}:tasks:due"
+
+    @property
+    def tasks_firing(self) -> str:
+        """Sorted set "task|occurrence" -> claim time (ms): fired but not yet published."""
+        return f"{self.ns}:tasks:firing"
+
+    # agent state
+    def history(self, session: str) -> str:
+        return f"{self.ns}:history:{session}"
+
+    def history_applied(self, session: str) -> str:
+        return f"{self.ns}:history:applied:{session}"
+
+    def memory(self, agent: str) -> str:
+        return f"{self.ns}:memory:{agent}"
+
+    def effects(self, session: str) -> str:
+        """Set of tool-effect ids already applied for a session (exactly-once tool effects)."""
+        return f"{self.ns}:effects:{session}"
+
+    def leader(self, name: str) -> str:
+        """Leader lease for a long-lived connection (one bot's gateway/socket/polling)."""
+        return f"{self.ns}:leader:{name}"
+
+    def kv(self, name: str) -> str:
+        """Small named values (e.g. a Telegram polling offset)."""
+        return f"{self.ns}:kv:{name}"
+
+    def heartbeat(self, service: str) -> str:
+        """Sorted set replica id -> last heartbeat ms, per service."""
+        return f"{self.ns}:heartbeat:{service}"

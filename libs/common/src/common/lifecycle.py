@@ -1,0 +1,134 @@
+"""How every clawbus process lives and dies.
+
+1. SIGTERM or SIGINT sets ``stop``; readiness turns 503 at once. A second signal cancels.
+2. The service body sees ``stop``, stops taking work, finishes or hands back in-flight
+   work within the drain grace period, and returns.
+3. The HTTP server (``/healthz``, ``/readyz``, ``/metrics``) closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from common import metrics
+
+log = logging.getLogger("clawbus.lifecycle")
+
+ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
+
+
+@dataclass
+class Health:
+    """What ``/readyz`` asks: every check must pass and the process must not be stopping."""
+
+    checks: list[ReadyCheck] = field(default_factory=list)
+    degraded: list[ReadyCheck] = field(default_factory=list)
+    stopping: bool = False
+
+    async def notes(self) -> list[str]:
+        """Problems that do not make the process unready (e.g. one channel misconfigured)."""
+        return await self._run(self.degraded)
+
+    async def problems(self) -> list[str]:
+        if self.stopping:
+            return ["shutting down"]
+        return await self._run(self.checks)
+
+    @staticmethod
+    async def _run(checks: list[ReadyCheck]) -> list[str]:
+        out = []
+        for check in checks:
+            try:
+                problem = await asyncio.wait_for(check(), timeout=2)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem:
+                out.append(problem)
+        return out
+
+
+def add_health_routes(app: FastAPI, health: Health) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(response: Response) -> dict[str, object]:
+        problems = await health.problems()
+        notes = await health.notes()
+        if problems:
+            response.status_code = 503
+            return {"status": "unready", "problems": problems, "degraded": notes}
+        return {"status": "degraded" if notes else "ready", "degraded": notes}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prom() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # signals belong to run_service
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def run_service(
+    name: str,
+    body: Callable[[asyncio.Event, Health], Awaitable[None]],
+    *,
+    host: str,
+    port: int,
+    app: FastAPI | None = None,
+    version: str = "0.1.0",
+) -> None:
+    """Serve HTTP and run ``body(stop, health)`` until a signal; then drain and exit."""
+    metrics.BUILD.info({"service": name, "version": version})
+    health = Health()
+    app = app or FastAPI(title=f"clawbus {name}")
+    add_health_routes(app, health)
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set() and main is not None:
+            main.cancel()
+        health.stopping = True
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+
+    sock = bind(host, port)
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    server = _Server(config)
+    http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+    log.info("service started", extra={"service": name, "http_port": bound})
+    try:
+        await body(stop, health)
+    finally:
+        health.stopping = True
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(http, timeout=5)
+        log.info("service stopped", extra={"service": name})

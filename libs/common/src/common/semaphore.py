@@ -1,0 +1,55 @@
+"""The global agent-run cap: a sorted-set semaphore with leased slots.
+
+Each slot is a holder id scored by its lease expiry (server clock). A worker takes slots
+before it claims agent lanes, renews them with its lane leases and gives them back when
+a run ends; a dead worker's slots expire with its leases. The cap is exact while holders
+renew in time; a holder paused past its lease may briefly coexist with its replacement.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from redis.asyncio import Redis
+
+from common.bus import scripts
+
+
+class Slots:
+    def __init__(self, redis: Redis, key: str, cap: int, ttl_s: float) -> None:
+        self.redis = redis
+        self.key = key
+        self.cap = cap
+        self.ttl_ms = int(ttl_s * 1000)
+        self._prefix = uuid.uuid4().hex[:12]
+        self._n = 0
+        self._acquire = redis.register_script(scripts.SLOTS_ACQUIRE)
+        self._renew = redis.register_script(scripts.SLOTS_RENEW)
+
+    def _ids(self, n: int) -> list[str]:
+        ids = [f"{self._prefix}:{self._n + i}" for i in range(n)]
+        self._n += n
+        return ids
+
+    async def acquire(self, want: int) -> list[str]:
+        if want <= 0:
+            return []
+        granted = await self._acquire(
+            keys=[self.key], args=[self.cap, self.ttl_ms, *self._ids(want)]
+        )
+        return [g.decode() if isinstance(g, bytes) else str(g) for g in granted]
+
+    async def release(self, ids: list[str]) -> None:
+        if ids:
+            await self.redis.zrem(self.key, *ids)
+
+    async def renew(self, ids: list[str]) -> list[str]:
+        if not ids:
+            return []
+        lost = await self._renew(keys=[self.key], args=[self.ttl_ms, *ids])
+        return [x.decode() if isinstance(x, bytes) else str(x) for x in lost]
+
+    async def in_use(self) -> int:
+        sec, usec = await self.redis.time()
+        now_ms = int(sec) * 1000 + int(usec) // 1000
+        return int(await self.redis.zcount(self.key, now_ms, "+inf"))

@@ -1,0 +1,60 @@
+"""delivery: deliver lanes in, platform API calls out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from common import logs
+from common.consumer import ConsumerOptions, LaneConsumer
+from common.context import Context, observe_stage
+from common.keys import Stage
+from common.lifecycle import Health, run_service
+from common.retry import Backoff
+
+from delivery.channels import build_channels
+from delivery.handler import DeliverHandler
+from delivery.settings import DeliverySettings
+
+
+async def main() -> None:
+    settings = DeliverySettings()
+    logs.configure("delivery", settings.log_level, json=settings.log_json)
+    ctx = Context.create(settings)
+    channels, problems = build_channels(ctx)
+    consumer = LaneConsumer(
+        ctx.bus,
+        Stage.DELIVER,
+        DeliverHandler(ctx.redis, ctx.keys, ctx.config, channels),
+        ConsumerOptions(
+            concurrency=settings.delivery_concurrency,
+            batch=settings.batch_size,
+            poll_interval_s=settings.poll_interval_s,
+            grace_s=settings.drain_grace_s,
+            max_attempts=settings.max_attempts,
+            backoff=Backoff(settings.retry_base_s, settings.retry_max_s),
+        ),
+    )
+
+    async def body(stop: asyncio.Event, health: Health) -> None:
+        health.checks += [ctx.redis_check(), consumer.ready_check()]
+
+        async def channel_problems() -> str | None:
+            return "; ".join(f"{k}: {v}" for k, v in problems.items()) or None
+
+        health.degraded.append(channel_problems)
+        for channel in channels.values():
+            await channel.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(consumer.run(stop))
+                tg.create_task(observe_stage(ctx, "delivery", Stage.DELIVER, stop))
+        finally:
+            for channel in channels.values():
+                await channel.aclose()
+            await ctx.aclose()
+
+    await run_service("delivery", body, host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,56 @@
+"""The built-in web chat, outbound: append to the conversation's history and event feed."""
+
+from __future__ import annotations
+
+from common.bus import Streams
+from common.envelope import now_ms
+from common.errors import PermanentError
+from common.keys import Keys
+from common.messages import DeliveryReceipt, OutboundMessage
+
+HISTORY_MAXLEN = 2000
+EVENTS_MAXLEN = 10_000
+
+
+class WebChatChannel:
+    name = "web"
+
+    def __init__(self, streams: Streams, keys: Keys) -> None:
+        self.streams = streams
+        self.keys = keys
+
+    async def start(self) -> None:
+        return None
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        conv = message.destination.chat_id
+        if message.action == "typing":
+            await self.streams.append(
+                self.keys.webchat_events,
+                {"conv": conv, "kind": "typing", "agent": message.agent, "ts": str(now_ms())},
+                maxlen=EVENTS_MAXLEN,
+            )
+            return DeliveryReceipt()
+        if message.action != "send":
+            raise PermanentError(f"the web chat cannot {message.action} messages")
+        fields = {
+            "kind": "message",
+            "role": "agent",
+            "agent": message.agent,
+            "text": message.text,
+            "ts": str(now_ms()),
+            "outbound_id": message.id,
+            "possible_duplicate": "1" if message.possible_duplicate else "0",
+        }
+        entry_id = await self.streams.append(
+            self.keys.webchat_history(conv), fields, maxlen=HISTORY_MAXLEN
+        )
+        await self.streams.append(
+            self.keys.webchat_events,
+            {**fields, "conv": conv, "id": entry_id},
+            maxlen=EVENTS_MAXLEN,
+        )
+        return DeliveryReceipt(platform_ids=[entry_id])
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,115 @@
+"""The deliver stage: one outbound effect per entry, exactly once per outbound id.
+
+Before a send the outbound id is marked ``sending``; after it, a receipt is stored. A
+retry that finds a receipt skips the send; one that finds only the mark (a crash fell
+between send and receipt) sends again flagged as a possible duplicate, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from common import metrics
+from common.bus import ClaimedLane, Entry
+from common.bus.writer import Emit
+from common.config import Config
+from common.envelope import Envelope, derive_id, now_ms
+from common.errors import PermanentError, RateLimited, RetryableError
+from common.keys import Keys, Stage
+from common.messages import AgentInput, OutboundMessage
+from common.ports import Channel
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from delivery.guard import allowed
+
+log = logging.getLogger("clawbus.delivery")
+
+RECEIPT_TTL_S = 30 * 24 * 3600
+
+
+class DeliverHandler:
+    def __init__(
+        self, redis: Redis, keys: Keys, config: Config, channels: dict[str, Channel]
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.config = config
+        self.channels = channels
+
+    async def __call__(self, lane: ClaimedLane, entry: Entry) -> list[Emit]:
+        env = entry.envelope
+        assert env is not None
+        try:
+            msg = OutboundMessage.model_validate(env.payload)
+        except ValidationError as exc:
+            raise PermanentError(f"not an outbound message: {exc.error_count()} errors") from exc
+        channel = self.channels.get(msg.destination.channel)
+        if not allowed(self.config, msg.agent, msg.destination):
+            return self._report(
+                env, msg, f"agent {msg.agent} may not send to {msg.destination.lane}"
+            )
+        if channel is None:
+            return self._report(env, msg, f"channel {msg.destination.channel} is not enabled")
+        if msg.action == "typing":
+            await self._send(channel, msg)
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.receipt(msg.id))
+            pipe.set(self.keys.sending(msg.id), b"1", nx=True, ex=RECEIPT_TTL_S)
+            receipt, first = await pipe.execute()
+        if receipt is not None:
+            metrics.DELIVERIES.labels(channel.name, "duplicate_skipped").inc()
+            return []
+        if not first:
+            msg = msg.model_copy(update={"possible_duplicate": True})
+            metrics.DELIVERIES.labels(channel.name, "possible_duplicate").inc()
+        try:
+            sent = await self._send(channel, msg)
+        except PermanentError as exc:
+            metrics.DELIVERY_ERRORS.labels(channel.name, "permanent").inc()
+            return self._report(env, msg, str(exc))
+        await self.redis.set(
+            self.keys.receipt(msg.id), orjson.dumps(sent.platform_ids), ex=RECEIPT_TTL_S
+        )
+        metrics.DELIVERIES.labels(channel.name, "ok").inc()
+        metrics.END_TO_END_SECONDS.labels(channel.name).observe(
+            max(0.0, (now_ms() - env.accepted_ms) / 1000)
+        )
+        log.info(
+            "delivered",
+            extra={"channel": channel.name, "outbound_id": msg.id, "trace_id": env.trace_id},
+        )
+        return []
+
+    async def _send(self, channel: Channel, msg: OutboundMessage):  # type: ignore[no-untyped-def]
+        started = time.monotonic()
+        try:
+            return await channel.send(msg)
+        except RateLimited:
+            metrics.DELIVERY_ERRORS.labels(channel.name, "rate_limited").inc()
+            raise
+        except RetryableError:
+            metrics.DELIVERY_ERRORS.labels(channel.name, "retryable").inc()
+            raise
+        finally:
+            metrics.DELIVERY_SECONDS.labels(channel.name).observe(time.monotonic() - started)
+
+    def _report(self, env: Envelope, msg: OutboundMessage, reason: str) -> list[Emit]:
+        """A permanent failure goes back to the agent's session as a silent system note."""
+        log.warning(
+            "delivery failed",
+            extra={"outbound_id": msg.id, "reason": reason, "trace_id": env.trace_id},
+        )
+        note = AgentInput(
+            kind="system",
+            agent=msg.agent,
+            session=msg.session,
+            reply_to=msg.destination,
+            text=f"Delivery of message {msg.id} to {msg.destination.lane} failed: {reason}",
+            silent=True,
+        )
+        child = env.child(derive_id(env.id, "failed"), "agent_input", note.model_dump(mode="json"))
+        return [Emit(Stage.AGENT, msg.session, child)]

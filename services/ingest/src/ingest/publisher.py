@@ -1,0 +1,103 @@
+"""Accepting messages: durable in Redis before answering, idempotent, with backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from common import metrics
+from common.bus import LaneBus
+from common.envelope import Envelope, derive_id, new_trace_id, now_ms
+from common.errors import DependencyDown, RetryableError
+from common.keys import Stage
+from common.messages import InboundMessage
+from redis.exceptions import RedisError
+
+log = logging.getLogger("clawbus.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: str
+    duplicate: bool
+    trace_id: str
+
+
+class Backpressure(RetryableError):
+    """The system is behind: the caller should retry after ``retry_after`` seconds."""
+
+
+def message_id(channel: str, chat_id: str, platform_message_id: str | None) -> str:
+    """Deterministic for a platform message id, so a platform's retry is accepted once."""
+    if platform_message_id:
+        return derive_id("in", channel, chat_id, platform_message_id)
+    return new_trace_id()
+
+
+class Publisher:
+    """Publishes inbound messages into their conversation's route lane."""
+
+    STAGES = (Stage.ROUTE, Stage.AGENT)
+
+    def __init__(
+        self, bus: LaneBus, *, backlog_limit: int, retry_after_s: int, max_bytes: int = 65536
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.bus = bus
+        self.backlog_limit = backlog_limit
+        self.retry_after_s = retry_after_s
+        self.backlog = 0
+        self.redis_ok = True
+
+    async def refresh(self, stop: asyncio.Event, interval_s: float = 0.2) -> None:
+        """Keep the backlog figure fresh so each request checks it without a round trip."""
+        while not stop.is_set():
+            try:
+                total = 0
+                for stage in self.STAGES:
+                    total += (await self.bus.stats(stage)).backlog
+                self.backlog = total
+                self.redis_ok = True
+            except (RedisError, OSError):
+                self.redis_ok = False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+    def check_capacity(self) -> None:
+        if self.backlog >= self.backlog_limit:
+            raise Backpressure(
+                f"backlog of {self.backlog} entries is over the limit of {self.backlog_limit}",
+                retry_after=self.retry_after_s,
+            )
+
+    async def accept(self, msg: InboundMessage, trace_id: str | None = None) -> Accepted:
+        self.check_capacity()
+        env = Envelope(
+            id=msg.message_id,
+            kind="inbound",
+            trace_id=trace_id or new_trace_id(),
+            accepted_ms=now_ms(),
+            payload=msg.model_dump(mode="json"),
+        )
+        try:
+            [dup] = await self.bus.publish(Stage.ROUTE, [(msg.conversation, env)])
+        except (RedisError, OSError) as exc:
+            self.redis_ok = False
+            raise DependencyDown(
+                f"redis unavailable: {exc}", retry_after=self.retry_after_s
+            ) from exc
+        metrics.PUBLISHED.labels("route", "duplicate" if dup else "new").inc()
+        if not dup:
+            self.backlog += 1
+        log.info(
+            "accepted",
+            extra={
+                "channel": msg.channel,
+                "message_id": msg.message_id,
+                "trace_id": env.trace_id,
+                "duplicate": dup,
+            },
+        )
+        return Accepted(msg.message_id, dup, env.trace_id)

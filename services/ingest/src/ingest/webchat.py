@@ -1,0 +1,186 @@
+"""The built-in web chat: a page, and a WebSocket per browser tab.
+
+Every message of a conversation, the person's and the agent's, is kept in the
+conversation's history stream; its stream id is the message's position. A tab that
+reconnects says the last id it has, gets what it missed, and drops ids it has seen, so
+a dropped socket neither loses nor repeats messages. Replies come from delivery through
+the web chat event stream, which every ingest replica tails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+from collections import defaultdict
+from importlib import resources
+
+import orjson
+from common.bus import Streams
+from common.envelope import derive_id, now_ms
+from common.errors import ClawbusError
+from common.keys import Keys
+from common.messages import InboundMessage, Sender
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse
+from redis.exceptions import RedisError
+
+from ingest.publisher import Publisher
+
+log = logging.getLogger("clawbus.webchat")
+
+CONVERSATION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+HISTORY_MAXLEN = 2000
+HISTORY_ON_CONNECT = 200
+
+
+def history_frame(entry_id: str, fields: dict[str, str]) -> dict[str, object]:
+    return {
+        "type": fields.get("kind", "message"),
+        "id": entry_id,
+        "role": fields.get("role", "agent"),
+        "text": fields.get("text", ""),
+        "agent": fields.get("agent", ""),
+        "ts": int(fields.get("ts", "0") or 0),
+        "possible_duplicate": fields.get("possible_duplicate") == "1",
+    }
+
+
+class WebChatHub:
+    def __init__(
+        self, streams: Streams, keys: Keys, publisher: Publisher, *, token: str | None
+    ) -> None:
+        self.streams = streams
+        self.keys = keys
+        self.publisher = publisher
+        self.token = token
+        self.sockets: dict[str, set[WebSocket]] = defaultdict(set)
+
+    def authorised(self, given: str | None) -> bool:
+        if self.token is None:
+            return True
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+
+    async def tail(self, stop: asyncio.Event) -> None:
+        """Push every web chat event to the sockets of its conversation."""
+        last: str | None = None
+        while not stop.is_set():
+            try:
+                if last is None:
+                    last = await self.streams.last_id(self.keys.webchat_events)
+                rows = await self.streams.tail(self.keys.webchat_events, last, block_ms=1000)
+            except (RedisError, OSError):
+                await asyncio.sleep(1)
+                continue
+            for entry_id, fields in rows:
+                last = entry_id
+                conv = fields.get("conv", "")
+                frame = history_frame(fields.get("id", entry_id), fields)
+                for ws in list(self.sockets.get(conv, ())):
+                    with contextlib.suppress(Exception):
+                        await ws.send_text(orjson.dumps(frame).decode())
+
+    async def handle(self, ws: WebSocket) -> None:
+        params = ws.query_params
+        if not self.authorised(params.get("token")):
+            await ws.close(code=4401, reason="missing or wrong token")
+            return
+        conv = params.get("conversation", "main")
+        if not CONVERSATION.match(conv):
+            await ws.close(code=4400, reason="conversation must be 1-64 of A-Z a-z 0-9 _ . -")
+            return
+        await ws.accept()
+        self.sockets[conv].add(ws)
+        try:
+            await self._replay(ws, conv, params.get("after"))
+            while True:
+                raw = await ws.receive_text()
+                await self._inbound(ws, conv, raw, params.get("name") or "you")
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.sockets[conv].discard(ws)
+            if not self.sockets[conv]:
+                self.sockets.pop(conv, None)
+
+    async def _replay(self, ws: WebSocket, conv: str, after: str | None) -> None:
+        stream = self.keys.webchat_history(conv)
+        if after:
+            rows = await self.streams.range(stream, after=after, count=HISTORY_MAXLEN)
+        else:
+            rows = await self.streams.last(stream, HISTORY_ON_CONNECT)
+        frames = [history_frame(i, f) for i, f in rows]
+        await ws.send_text(orjson.dumps({"type": "history", "messages": frames}).decode())
+
+    async def _inbound(self, ws: WebSocket, conv: str, raw: str, name: str) -> None:
+        try:
+            data = orjson.loads(raw)
+            text = str(data["text"]).strip()
+            client_id = str(data.get("client_id") or "")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            await self._error(ws, "frames must be JSON objects with a text field")
+            return
+        if not text:
+            return
+        if len(text.encode()) > self.publisher.max_bytes:
+            await self._error(ws, f"message is over {self.publisher.max_bytes} bytes")
+            return
+        msg = InboundMessage(
+            channel="web",
+            chat_id=conv,
+            message_id=derive_id("in", "web", conv, client_id)
+            if client_id
+            else derive_id("in", "web", conv, str(now_ms()), text),
+            platform_message_id=client_id or None,
+            sender=Sender(id="webuser", name=name),
+            text=text,
+            sent_ms=now_ms(),
+            is_dm=True,
+        )
+        try:
+            accepted = await self.publisher.accept(msg)
+        except ClawbusError as exc:
+            await self._error(ws, str(exc), client_id=client_id)
+            return
+        if not accepted.duplicate:
+            fields = {
+                "kind": "message",
+                "role": "user",
+                "text": text,
+                "ts": str(msg.sent_ms),
+                "agent": "",
+            }
+            entry_id = await self.streams.append(
+                self.keys.webchat_history(conv), fields, maxlen=HISTORY_MAXLEN
+            )
+            await self.streams.append(
+                self.keys.webchat_events, {**fields, "conv": conv, "id": entry_id}, maxlen=10_000
+            )
+        await ws.send_text(
+            orjson.dumps(
+                {"type": "ack", "client_id": client_id, "message_id": msg.message_id}
+            ).decode()
+        )
+
+    @staticmethod
+    async def _error(ws: WebSocket, reason: str, client_id: str = "") -> None:
+        await ws.send_text(
+            orjson.dumps({"type": "error", "error": reason, "client_id": client_id}).decode()
+        )
+
+
+def webchat_router(hub: WebChatHub) -> APIRouter:
+    router = APIRouter()
+    page = resources.files("ingest").joinpath("static/index.html").read_text()
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page
+
+    @router.websocket("/ws")
+    async def ws_endpoint(ws: WebSocket) -> None:
+        await hub.handle(ws)
+
+    return router

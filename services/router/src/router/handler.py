@@ -1,0 +1,77 @@
+"""The route stage: one inbound message in, one agent-lane entry per engaged agent out."""
+
+from __future__ import annotations
+
+import logging
+
+from common import metrics
+from common.bus import ClaimedLane, Entry
+from common.bus.writer import Emit
+from common.config import Config
+from common.envelope import derive_id
+from common.errors import PermanentError
+from common.keys import Keys, Stage
+from common.messages import AgentInput, InboundMessage
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from router.decision import RouteState, decide
+
+log = logging.getLogger("clawbus.router")
+
+STICKY_TTL_S = 24 * 3600
+
+
+class RouteHandler:
+    def __init__(self, redis: Redis, keys: Keys, config: Config) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.config = config
+        self._sticky_agents = {w.agent for w in config.wiring if w.engage_mode == "mention-sticky"}
+
+    def _sticky_key(self, agent: str, msg: InboundMessage) -> str:
+        return self.keys.kv(f"sticky:{agent}:{msg.conversation}:{msg.thread_id or 'main'}")
+
+    async def _state(self, msg: InboundMessage) -> RouteState:
+        if not self._sticky_agents:
+            return RouteState()
+        agents = sorted(self._sticky_agents)
+        values = await self.redis.mget([self._sticky_key(a, msg) for a in agents])
+        return RouteState(sticky=frozenset(a for a, v in zip(agents, values, strict=True) if v))
+
+    async def __call__(self, lane: ClaimedLane, entry: Entry) -> list[Emit]:
+        env = entry.envelope
+        assert env is not None
+        try:
+            msg = InboundMessage.model_validate(env.payload)
+        except ValidationError as exc:
+            raise PermanentError(f"not an inbound message: {exc.error_count()} errors") from exc
+        decision = decide(self.config, await self._state(msg), msg)
+        for agent in decision.stick:
+            await self.redis.set(self._sticky_key(agent, msg), b"1", ex=STICKY_TTL_S)
+        if not decision.targets:
+            metrics.MESSAGES.labels("route", "dropped").inc()
+            log.info(
+                "not routed",
+                extra={
+                    "conversation": msg.conversation,
+                    "reason": decision.reason,
+                    "trace_id": env.trace_id,
+                },
+            )
+            return []
+        emits = []
+        for target in decision.targets:
+            payload = AgentInput(
+                kind="message",
+                agent=target.agent,
+                session=target.session,
+                reply_to=msg.destination(),
+                message=msg,
+                silent=target.silent,
+            )
+            child = env.child(
+                derive_id(env.id, target.agent), "agent_input", payload.model_dump(mode="json")
+            )
+            emits.append(Emit(Stage.AGENT, target.session, child))
+        return emits

@@ -1,0 +1,40 @@
+"""When a task fires next: one-shot, cron (in the install's timezone) or interval."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from common.messages import Task, TaskSchedule
+from croniter import croniter
+
+
+class ScheduleError(ValueError):
+    """A schedule that can never fire (bad cron, missing time, non-positive interval)."""
+
+
+def validate(schedule: TaskSchedule) -> None:
+    if schedule.kind == "once" and schedule.at_ms is None:
+        raise ScheduleError("a one-shot task needs at_ms")
+    if schedule.kind == "cron" and not (schedule.cron and croniter.is_valid(schedule.cron)):
+        raise ScheduleError(f"invalid cron expression {schedule.cron!r}")
+    if schedule.kind == "interval" and not (schedule.every_s and schedule.every_s > 0):
+        raise ScheduleError("an interval task needs every_s > 0")
+
+
+def next_fire(schedule: TaskSchedule, after_ms: int, tz: str) -> int | None:
+    """The first occurrence strictly after ``after_ms`` (None: no more occurrences)."""
+    if schedule.kind == "once":
+        return schedule.at_ms if schedule.at_ms is not None and schedule.at_ms > after_ms else None
+    if schedule.kind == "interval":
+        assert schedule.every_s is not None
+        return after_ms + int(schedule.every_s * 1000)
+    start = datetime.fromtimestamp(after_ms / 1000, ZoneInfo(tz))
+    nxt = croniter(schedule.cron, start).get_next(datetime)
+    return int(nxt.timestamp() * 1000)
+
+
+def first_fire(task: Task, now_ms: int, tz: str) -> int | None:
+    if task.schedule.kind == "once":
+        return task.schedule.at_ms
+    return next_fire(task.schedule, now_ms, tz)

@@ -1,0 +1,72 @@
+"""worker: agent lanes in, replies and control events out, under the global cap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from common import logs, metrics
+from common.consumer import ConsumerOptions, LaneConsumer
+from common.context import Context, observe_stage
+from common.keys import Stage
+from common.lifecycle import Health, run_service
+from common.retry import Backoff
+from common.semaphore import Slots
+from redis.exceptions import RedisError
+
+from worker.handler import AgentHandler
+from worker.providers import Providers
+from worker.runtime import AgentRuntime
+from worker.settings import WorkerSettings
+
+
+async def observe_slots(slots: Slots, stop: asyncio.Event) -> None:
+    metrics.AGENT_SLOTS_CAPACITY.set(slots.cap)
+    while not stop.is_set():
+        with contextlib.suppress(RedisError, OSError):
+            metrics.AGENT_SLOTS_IN_USE.set(await slots.in_use())
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=5)
+
+
+async def main() -> None:
+    settings = WorkerSettings()
+    logs.configure("worker", settings.log_level, json=settings.log_json)
+    ctx = Context.create(settings)
+    providers = Providers(settings)
+    runtime = AgentRuntime(ctx.config, providers)
+    slots = Slots(
+        ctx.redis, ctx.keys.agent_slots, settings.agent_max_concurrency, settings.lease_ttl_s
+    )
+    consumer = LaneConsumer(
+        ctx.bus,
+        Stage.AGENT,
+        AgentHandler(runtime, timeout_s=settings.agent_run_timeout_s),
+        ConsumerOptions(
+            concurrency=settings.worker_concurrency,
+            batch=settings.batch_size,
+            poll_interval_s=settings.poll_interval_s,
+            grace_s=settings.drain_grace_s,
+            max_attempts=settings.max_attempts,
+            backoff=Backoff(settings.retry_base_s, settings.retry_max_s),
+        ),
+        mode="batch",
+        slots=slots,
+    )
+
+    async def body(stop: asyncio.Event, health: Health) -> None:
+        health.checks += [ctx.redis_check(), consumer.ready_check()]
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(consumer.run(stop))
+                tg.create_task(observe_stage(ctx, "worker", Stage.AGENT, stop))
+                tg.create_task(observe_slots(slots, stop))
+        finally:
+            await providers.aclose()
+            await ctx.aclose()
+
+    await run_service("worker", body, host=settings.http_host, port=settings.http_port)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

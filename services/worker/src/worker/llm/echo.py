@@ -1,0 +1,39 @@
+"""The offline provider: answers with the user's own words, clearly labelled.
+
+It lets clawbus run end to end with no API key; ``delay_s`` imitates model latency for
+load tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+
+from common.ports import ContentBlock, LLMRequest, LLMResponse, Usage
+
+LABEL = "[echo provider: no model configured]"
+TAG = re.compile(r"<[^>]+>")
+
+
+class EchoLLM:
+    name = "echo"
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        last = request.messages[-1] if request.messages else None
+        texts = [b.text or "" for b in (last.content if last else []) if b.type == "text"]
+        said = html.unescape(TAG.sub("", "\n".join(t for t in texts if t))).strip()
+        return LLMResponse(
+            content=[ContentBlock(type="text", text=f"{LABEL} {said}".strip())],
+            stop_reason="end_turn",
+            usage=Usage(),
+            model="echo",
+        )
+
+    async def aclose(self) -> None:
+        return None
