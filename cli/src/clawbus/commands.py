@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import orjson
+
 from common.context import Context
 from common.envelope import Envelope, derive_id, new_trace_id, now_ms
 from common.keys import Stage

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
 from common import metrics
 from common.bus import ClaimedLane, Entry
 from common.bus.writer import Emit
@@ -12,9 +15,6 @@ from common.envelope import derive_id
 from common.errors import PermanentError
 from common.keys import Keys, Stage
 from common.messages import AgentInput, InboundMessage
-from pydantic import ValidationError
-from redis.asyncio import Redis
-
 from router.decision import RouteState, decide
 
 log = logging.getLogger("clawbus.router")

@@ -10,7 +10,6 @@ from common.context import Context, observe_stage
 from common.keys import Stage
 from common.lifecycle import Health, run_service
 from common.retry import Backoff
-
 from scheduler.firing import ControlHandler, Firer
 from scheduler.settings import SchedulerSettings
 from scheduler.store import TaskStore

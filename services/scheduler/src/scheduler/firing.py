@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import logging
 
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
 from common import metrics
 from common.bus import ClaimedLane, Entry, LaneBus
 from common.bus.writer import Emit
@@ -13,9 +16,6 @@ from common.envelope import Envelope, derive_id, new_trace_id, now_ms
 from common.errors import PermanentError
 from common.keys import Stage
 from common.messages import AgentInput, Task, TaskCommand
-from pydantic import ValidationError
-from redis.exceptions import RedisError
-
 from scheduler.schedule import ScheduleError, first_fire, next_fire, validate
 from scheduler.store import TaskStore
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from common.messages import Task, TaskSchedule
 from croniter import croniter
+
+from common.messages import Task, TaskSchedule
 
 
 class ScheduleError(ValueError):

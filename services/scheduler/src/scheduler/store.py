@@ -8,9 +8,10 @@ after ``firing_timeout`` and the lane's de-duplication keeps it single.
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from common.keys import Keys
 from common.messages import Task
-from redis.asyncio import Redis
 
 CLAIM_DUE = """
 local t = redis.call('TIME')

@@ -280,12 +280,12 @@ class LaneBus:
                     args += [lane.lane, lane.token]
                 await self._renew(keys=part.keys, args=args, client=pipe)
             results = await pipe.execute()
-        lost_names = {
-            (part, _s(name))
+        lost = {
+            (part, _s(item))
             for part, result in zip(by_part, results, strict=True)
-            for name in result
+            for item in result
         }
-        return [lane for lane in lanes if (lane.partition, lane.lane) in lost_names]
+        return [lane for lane in lanes if (lane.partition, f"{lane.token}|{lane.lane}") in lost]
 
     # -- operating ---------------------------------------------------------------------
 

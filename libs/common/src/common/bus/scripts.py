@@ -82,8 +82,10 @@ for _, lane in ipairs(lanes) do
     local entries = {}
     local pend = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
     if pend and pend[1] then entries = pend[1][2] end
-    if #entries < batch then
-      local new = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch - #entries,
+    -- A re-delivery is handed over alone, exactly as first read, so a re-run of the
+    -- same entries derives the same output ids (and the lanes drop the repeats).
+    if #entries == 0 then
+      local new = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch,
                              'STREAMS', stream, '>')
       if new and new[1] then
         for _, e in ipairs(new[1][2]) do table.insert(entries, e) end
@@ -197,7 +199,7 @@ return {release(now)}
 """
 )
 
-# ARGV: lease_ttl_ms, then (lane, token) pairs. Returns the lanes whose lease was lost.
+# ARGV: lease_ttl_ms, then (lane, token) pairs. Returns "token|lane" of the leases lost.
 RENEW = (
     _NOW
     + """
@@ -206,7 +208,7 @@ for i = 2, #ARGV, 2 do
   if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
     redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[1]), ARGV[i])
   else
-    table.insert(lost, ARGV[i])
+    table.insert(lost, ARGV[i + 1] .. '|' .. ARGV[i])
   end
 end
 return lost

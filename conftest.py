@@ -1,0 +1,3 @@
+"""Fixtures shared by every test directory (tests/ and each service's tests/)."""
+
+pytest_plugins = ["tests.fixtures"]

@@ -1,0 +1,123 @@
+"""The shared consumer loop: retries keep order, poison goes to dead letters, drain hands back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from redis.asyncio import Redis
+
+from common.bus import ClaimedLane, Entry, LaneBus
+from common.bus.writer import Emit
+from common.consumer import ConsumerOptions, LaneConsumer
+from common.envelope import Envelope
+from common.errors import PermanentError, RetryableError
+from common.keys import Keys, Stage
+from common.retry import Backoff
+
+
+def env(i: str) -> Envelope:
+    return Envelope(id=i, kind="test", trace_id="t", accepted_ms=0, payload={})
+
+
+def options(**kw) -> ConsumerOptions:
+    base = dict(
+        concurrency=8,
+        batch=10,
+        poll_interval_s=0.05,
+        grace_s=2,
+        max_attempts=3,
+        backoff=Backoff(0.05, 0.1),
+    )
+    base.update(kw)
+    return ConsumerOptions(**base)
+
+
+async def run_until(consumer: LaneConsumer, done: asyncio.Event, within_s: float = 20) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await asyncio.wait_for(done.wait(), within_s)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_failing_entry_is_retried_before_later_entries(bus: LaneBus):
+    seen: list[str] = []
+    failures = Counter[str]()
+    done = asyncio.Event()
+
+    async def handler(lane: ClaimedLane, entry: Entry) -> list[Emit]:
+        eid = entry.envelope.id
+        if eid == "b" and failures[eid] < 2:
+            failures[eid] += 1
+            raise RetryableError("flaky")
+        seen.append(eid)
+        if len(seen) == 4:
+            done.set()
+        return []
+
+    await bus.publish(Stage.DELIVER, [("d", env(x)) for x in "abcd"])
+    await run_until(LaneConsumer(bus, Stage.DELIVER, handler, options()), done)
+    assert seen == ["a", "b", "c", "d"]
+    assert failures["b"] == 2
+
+
+async def test_poison_is_dead_lettered_and_the_lane_moves_on(bus: LaneBus):
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def handler(lane: ClaimedLane, entry: Entry) -> list[Emit]:
+        if entry.envelope.id == "bad":
+            raise ValueError("always fails")
+        if entry.envelope.id == "perm":
+            raise PermanentError("never valid")
+        seen.append(entry.envelope.id)
+        if entry.envelope.id == "last":
+            done.set()
+        return []
+
+    await bus.publish(Stage.ROUTE, [("c", env(x)) for x in ("ok", "bad", "perm", "last")])
+    await run_until(LaneConsumer(bus, Stage.ROUTE, handler, options()), done)
+    assert seen == ["ok", "last"]
+    letters = {
+        Envelope.model_validate_json(d.envelope).id: d for d in await bus.dead_letters(Stage.ROUTE)
+    }
+    assert letters["bad"].attempts == 3 and "always fails" in letters["bad"].error
+    assert letters["perm"].attempts == 1 and "never valid" in letters["perm"].error
+
+
+async def test_outputs_are_published_before_inputs_are_acked(bus: LaneBus):
+    done = asyncio.Event()
+
+    async def handler(lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+        done.set()
+        return [Emit(Stage.DELIVER, "out", env("reply-" + e.envelope.id)) for e in entries]
+
+    await bus.publish(Stage.AGENT, [("s", env("x")), ("s", env("y"))])
+    await run_until(LaneConsumer(bus, Stage.AGENT, handler, options(), mode="batch"), done)
+    [out] = await bus.claim(Stage.DELIVER, 1, 10)
+    assert [e.envelope.id for e in out.entries] == ["reply-x", "reply-y"]
+    assert (await bus.stats(Stage.AGENT)).backlog == 0
+
+
+async def test_shutdown_hands_back_unfinished_lanes(redis: Redis, keys: Keys):
+    bus = LaneBus(redis, keys, lease_ttl_s=30)
+    started = asyncio.Event()
+
+    async def slow(lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+        started.set()
+        await asyncio.sleep(60)
+        return []
+
+    await bus.publish(Stage.AGENT, [("s", env("x"))])
+    stop = asyncio.Event()
+    consumer = LaneConsumer(bus, Stage.AGENT, slow, options(grace_s=0.2), mode="batch")
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.wait_for(started.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    # handed back long before the 30 s lease would have expired, nothing charged
+    [lane] = await bus.claim(Stage.AGENT, 1, 10)
+    assert [e.envelope.id for e in lane.entries] == ["x"] and lane.entries[0].attempts == 0

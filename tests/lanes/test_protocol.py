@@ -1,0 +1,146 @@
+"""The lane protocol against a real Redis: order, exclusivity, fencing, retry, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from common.bus import LaneBus
+from common.envelope import Envelope
+from common.errors import Fenced
+from common.keys import Keys, Stage
+from common.semaphore import Slots
+
+
+def env(i: int | str) -> Envelope:
+    return Envelope(id=f"m{i}", kind="test", trace_id="t", accepted_ms=0, payload={"i": i})
+
+
+def ids(lane) -> list[str]:  # envelope ids of a claimed lane, in order
+    return [e.envelope.id for e in lane.entries]
+
+
+async def test_entries_come_back_in_publish_order_and_duplicates_are_dropped(bus: LaneBus):
+    dups = await bus.publish(Stage.ROUTE, [("c1", env(i)) for i in range(5)])
+    assert dups == [False] * 5
+    assert await bus.publish(Stage.ROUTE, [("c1", env(1)), ("c1", env(9))]) == [True, False]
+    [lane] = await bus.claim(Stage.ROUTE, 10, 100)
+    assert ids(lane) == ["m0", "m1", "m2", "m3", "m4", "m9"]
+
+
+async def test_a_lane_is_never_held_twice(bus: LaneBus):
+    await bus.publish(Stage.AGENT, [(f"s{i}", env(i)) for i in range(40)])
+    results = await asyncio.gather(*(bus.claim(Stage.AGENT, 7, 10) for _ in range(12)))
+    claimed = [lane.lane for batch in results for lane in batch]
+    assert sorted(claimed) == sorted(f"s{i}" for i in range(40))
+    assert len(set(claimed)) == len(claimed)
+    assert await bus.claim(Stage.AGENT, 10, 10) == []
+
+
+async def test_a_held_lane_is_not_re_armed_by_new_entries(bus: LaneBus):
+    await bus.publish(Stage.AGENT, [("s", env(1))])
+    [held] = await bus.claim(Stage.AGENT, 1, 10)
+    await bus.publish(Stage.AGENT, [("s", env(2))])
+    assert await bus.claim(Stage.AGENT, 1, 10) == []
+    assert await bus.finish(held, [e.id for e in held.entries]) is True  # re-armed on release
+    [again] = await bus.claim(Stage.AGENT, 1, 10)
+    assert ids(again) == ["m2"]
+
+
+async def test_a_dead_holder_is_fenced_and_its_entries_resume_first(redis: Redis, keys: Keys):
+    bus = LaneBus(redis, keys, lease_ttl_s=0.3, max_attempts=5)
+    await bus.publish(Stage.ROUTE, [("c", env(i)) for i in range(3)])
+    [stale] = await bus.claim(Stage.ROUTE, 1, 2)
+    assert ids(stale) == ["m0", "m1"]
+    await bus.publish(Stage.ROUTE, [("c", env(3))])
+    await asyncio.sleep(0.5)
+    [fresh] = await bus.claim(Stage.ROUTE, 1, 10)
+    # exactly what the dead holder had, nothing newer, and the head is charged an attempt
+    assert ids(fresh) == ["m0", "m1"]
+    assert [e.attempts for e in fresh.entries] == [1, 0]
+    with pytest.raises(Fenced):
+        await bus.finish(stale, [e.id for e in stale.entries])
+    assert await bus.renew([stale, fresh]) == [stale]
+    assert await bus.finish(fresh, [e.id for e in fresh.entries]) is True
+    [rest] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert ids(rest) == ["m2", "m3"]
+
+
+async def test_failure_backs_the_whole_lane_off_then_dead_letters(redis: Redis, keys: Keys):
+    bus = LaneBus(redis, keys, lease_ttl_s=5, max_attempts=3)
+    await bus.publish(Stage.DELIVER, [("d", env("a")), ("d", env("b"))])
+    for attempt in (1, 2):
+        [lane] = await bus.claim(Stage.DELIVER, 1, 1)
+        assert ids(lane) == ["ma"]
+        dead, n = await bus.fail(lane, [lane.entries[0].id], "boom", delay_s=0.2)
+        assert (dead, n) == (False, attempt)
+        assert await bus.claim(Stage.DELIVER, 1, 1) == []  # backing off: nothing behind it runs
+        await asyncio.sleep(0.25)
+    [lane] = await bus.claim(Stage.DELIVER, 1, 1)
+    assert await bus.fail(lane, [lane.entries[0].id], "boom", delay_s=5) == (True, 3)
+    [letter] = await bus.dead_letters(Stage.DELIVER)
+    assert letter.error == "boom" and letter.attempts == 3 and letter.lane == "d"
+    assert Envelope.model_validate_json(letter.envelope).id == "ma"
+    [lane] = await bus.claim(Stage.DELIVER, 1, 5)  # released at once: the next entry flows
+    assert ids(lane) == ["mb"]
+    await bus.finish(lane, [e.id for e in lane.entries])
+    assert await bus.replay(Stage.DELIVER, letter.partition, letter.id) == "d"
+    [lane] = await bus.claim(Stage.DELIVER, 1, 5)
+    assert ids(lane) == ["ma"] and lane.entries[0].attempts == 0
+    assert await bus.dead_letters(Stage.DELIVER) == []
+
+
+async def test_rate_limits_are_not_charged_as_attempts(redis: Redis, keys: Keys):
+    bus = LaneBus(redis, keys, lease_ttl_s=5, max_attempts=2)
+    await bus.publish(Stage.DELIVER, [("d", env(1))])
+    for _ in range(4):
+        [lane] = await bus.claim(Stage.DELIVER, 1, 1)
+        assert await bus.fail(lane, [lane.entries[0].id], "429", delay_s=0, charge=False) == (
+            False,
+            0,
+        )
+
+
+async def test_handback_keeps_entries_and_charges_nothing(bus: LaneBus):
+    await bus.publish(Stage.AGENT, [("s", env(1)), ("s", env(2))])
+    [lane] = await bus.claim(Stage.AGENT, 1, 10)
+    await bus.handback(lane)
+    [again] = await bus.claim(Stage.AGENT, 1, 10)
+    assert ids(again) == ["m1", "m2"]
+    assert [e.attempts for e in again.entries] == [0, 0]
+
+
+async def test_a_drained_lane_leaves_no_stream_behind(bus: LaneBus, redis: Redis, keys: Keys):
+    await bus.publish(Stage.ROUTE, [("c", env(1))])
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    stream = keys.lane_partition(Stage.ROUTE, "c").lane_stream("c")
+    assert await redis.exists(stream)
+    await bus.finish(lane, [e.id for e in lane.entries])
+    assert not await redis.exists(stream)
+    stats = await bus.stats(Stage.ROUTE)
+    assert (stats.backlog, stats.ready, stats.active) == (0, 0, 0)
+
+
+async def test_malformed_entries_are_reported_not_lost(bus: LaneBus, redis: Redis, keys: Keys):
+    await bus.publish(Stage.ROUTE, [("c", env(1))])
+    part = keys.lane_partition(Stage.ROUTE, "c")
+    await redis.xadd(part.lane_stream("c"), {"e": b"{not json"})
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert lane.entries[0].envelope is not None
+    assert lane.entries[1].envelope is None and "malformed" in (lane.entries[1].error or "")
+
+
+async def test_slots_never_exceed_the_cap_and_dead_holders_expire(redis: Redis, keys: Keys):
+    a = Slots(redis, keys.agent_slots, cap=3, ttl_s=0.3)
+    b = Slots(redis, keys.agent_slots, cap=3, ttl_s=0.3)
+    got = await asyncio.gather(*(s.acquire(2) for s in (a, b, a, b)))
+    assert sum(len(g) for g in got) == 3
+    assert await a.in_use() == 3
+    await asyncio.sleep(0.4)  # nobody renewed: the holders are gone
+    assert await a.in_use() == 0
+    held = await b.acquire(3)
+    assert len(held) == 3 and await b.renew(held) == []
+    await b.release(held[:1])
+    assert len(await a.acquire(5)) == 1
