@@ -43,6 +43,9 @@ class AgentConfig(_Strict):
     provider: Literal["auto", "anthropic", "openai", "echo"] = "auto"
     base_url: str | None = None
     system_prompt: str = "You are a helpful assistant."
+    description: str = Field(
+        default="", description="one line shown to agents that may message this one"
+    )
     tools: list[str] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
     destinations: dict[str, Destination | str] = Field(
         default_factory=dict, description="name -> chat, or the name of another agent"

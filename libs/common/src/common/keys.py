@@ -183,6 +183,29 @@ class Keys:
     def memory(self, agent: str) -> str:
         return f"{self.ns}:memory:{agent}"
 
+    def run(self, session: str, run_id: str) -> str:
+        """Recorded emits of one agent run, replayed if the same entries are handed over again."""
+        return f"{self.ns}:run:{session}:{run_id}"
+
+    def session_reply(self, session: str) -> str:
+        """Destination JSON of the chat a session last answered (where agent answers land)."""
+        return f"{self.ns}:session:reply:{session}"
+
+    @property
+    def runtime_agents(self) -> str:
+        """Hash agent name -> agent JSON: agents created at runtime by an approved request."""
+        return f"{self.ns}:agents"
+
+    def approval(self, approval_id: str) -> str:
+        """One approval request (JSON): what is asked, by whom, and its decision."""
+        return f"{self.ns}:approval:{approval_id}"
+
+    @property
+    def llm_usage(self) -> str:
+        """Hash "<agent>|<model>|<kind>" -> count; kinds: input, output, cache_read,
+        cache_write (tokens) and cost_micro_usd (estimated dollars times one million)."""
+        return f"{self.ns}:usage:llm"
+
     def effects(self, session: str) -> str:
         """Set of tool-effect ids already applied for a session (exactly-once tool effects)."""
         return f"{self.ns}:effects:{session}"

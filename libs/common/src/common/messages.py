@@ -26,6 +26,9 @@ class Attachment(BaseModel):
     size: int | None = None
     url: str | None = None
     data_b64: str | None = Field(default=None, description="downloaded content (images only)")
+    platform_id: str | None = Field(
+        default=None, description="the platform's own id for the file (e.g. a Telegram file_id)"
+    )
 
 
 class Destination(BaseModel):

@@ -70,6 +70,13 @@ class LLMRequest(BaseModel):
     messages: list[ModelMessage]
     tools: list[ToolSpec] = Field(default_factory=list)
     max_tokens: int = 1024
+    tool_choice: Literal["auto", "none"] = Field(
+        default="auto", description="'none': the model must answer without calling a tool"
+    )
+    cache: bool = Field(
+        default=True,
+        description="mark the stable prefixes (tools, system, past messages) for prompt caching",
+    )
 
 
 class LLMResponse(BaseModel):

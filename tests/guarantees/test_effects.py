@@ -1,0 +1,87 @@
+"""G4: a retried delivery never sends twice silently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from common.bus import LaneBus
+from common.config import load_config
+from common.envelope import Envelope, now_ms
+from common.errors import RetryableError
+from common.keys import Keys, Stage
+from common.messages import Destination, OutboundMessage
+from delivery.channels.webhook import WebhookChannel
+from delivery.handler import DeliverHandler
+from tests.guarantees.cluster import SECRET, Sink
+
+
+def outbound(text: str) -> Envelope:
+    msg = OutboundMessage(
+        id=f"out-{text}",
+        destination=Destination(channel="http", chat_id="c"),
+        agent="assistant",
+        session="assistant|http:c",
+        text=text,
+    )
+    return Envelope(
+        id=msg.id,
+        kind="outbound",
+        trace_id="t",
+        accepted_ms=now_ms(),
+        payload=msg.model_dump(mode="json"),
+    )
+
+
+async def claim_one(bus: LaneBus):
+    [lane] = await bus.claim(Stage.DELIVER, 1, 10)
+    return lane
+
+
+async def test_a_crash_after_the_send_and_receipt_never_sends_again(
+    redis: Redis, keys: Keys, sink: Sink
+):
+    bus = LaneBus(redis, keys, lease_ttl_s=0.3)
+    channel = WebhookChannel(sink.url, SECRET)
+    handler = DeliverHandler(redis, keys, load_config(None), {"http": channel})
+    await bus.publish(Stage.DELIVER, [("http:c", outbound("once"))])
+    lane = await claim_one(bus)
+    await handler(lane, lane.entries[0])  # sent and receipted; the process "dies" before ack
+    await asyncio.sleep(0.4)
+    again = await claim_one(bus)
+    assert again.entries[0].envelope.id == "out-once"
+    await handler(again, again.entries[0])
+    assert [d.text for d in sink.received] == ["once"]
+    await channel.aclose()
+
+
+async def test_a_send_that_timed_out_is_resent_flagged_with_the_same_id(
+    redis: Redis, keys: Keys, sink: Sink
+):
+    bus = LaneBus(redis, keys, lease_ttl_s=5)
+    channel = WebhookChannel(sink.url, SECRET, timeout_s=0.3)
+    handler = DeliverHandler(redis, keys, load_config(None), {"http": channel})
+    slow_first = asyncio.Event()
+    original = sink._hook
+
+    async def hook(request):
+        response = await original(request)
+        if not slow_first.is_set():
+            slow_first.set()
+            await asyncio.sleep(1)  # the platform got it, but answers too late
+        return response
+
+    sink._hook = hook  # type: ignore[method-assign]
+    await sink.stop()
+    await sink.start()
+    await bus.publish(Stage.DELIVER, [("http:c", outbound("maybe"))])
+    lane = await claim_one(bus)
+    with pytest.raises(RetryableError):
+        await handler(lane, lane.entries[0])
+    await handler(lane, lane.entries[0])
+    first, second = sink.received
+    assert first.delivery_id == second.delivery_id == "out-maybe"
+    assert (first.possible_duplicate, second.possible_duplicate) == (False, True)
+    await channel.aclose()
