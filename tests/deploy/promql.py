@@ -161,6 +161,6 @@ def exposed_metrics() -> dict[str, frozenset[str]]:
             for suffix in suffixes:
                 extra = {"le"} if suffix == "_bucket" else set()
                 if family.type == "info":
-                    extra = {"service", "version"}  # BUILD.info({"service", "version"})
+                    extra = {"component", "version"}  # BUILD.info({"component", "version"})
                 out[family.name + suffix] = labels | extra
     return out

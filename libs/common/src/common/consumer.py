@@ -64,6 +64,11 @@ class LaneConsumer:
         self.consuming = False
         self._freed = asyncio.Event()
         self._stop = asyncio.Event()
+        # export every series of this stage from the start, so increase() sees the first one
+        for counter in (metrics.RETRIES, metrics.DEAD_LETTERS, metrics.FENCED):
+            counter.labels(stage.value)
+        for outcome in ("ok", "retry", "dead", "fenced", "dropped"):
+            metrics.MESSAGES.labels(stage.value, outcome)
 
     def ready_check(self) -> Callable[[], Awaitable[str | None]]:
         async def check() -> str | None:

@@ -101,7 +101,7 @@ async def run_service(
     version: str = "0.1.0",
 ) -> None:
     """Serve HTTP and run ``body(stop, health)`` until a signal; then drain and exit."""
-    metrics.BUILD.info({"service": name, "version": version})
+    metrics.BUILD.info({"component": name, "version": version})
     health = Health()
     app = app or FastAPI(title=f"clawbus {name}")
     add_health_routes(app, health)
