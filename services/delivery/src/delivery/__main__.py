@@ -10,7 +10,6 @@ from common.context import Context, observe_stage
 from common.keys import Stage
 from common.lifecycle import Health, run_service
 from common.retry import Backoff
-
 from delivery.channels import build_channels
 from delivery.handler import DeliverHandler
 from delivery.settings import DeliverySettings

@@ -11,6 +11,9 @@ import logging
 import time
 
 import orjson
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
 from common import metrics
 from common.bus import ClaimedLane, Entry
 from common.bus.writer import Emit
@@ -20,9 +23,6 @@ from common.errors import PermanentError, RateLimited, RetryableError
 from common.keys import Keys, Stage
 from common.messages import AgentInput, OutboundMessage
 from common.ports import Channel
-from pydantic import ValidationError
-from redis.asyncio import Redis
-
 from delivery.guard import allowed
 
 log = logging.getLogger("clawbus.delivery")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi import FastAPI
+
 from common import logs
 from common.context import Context
 from common.lifecycle import Health, run_service
-from fastapi import FastAPI
-
 from ingest import channels
 from ingest.api import http_router, install_errors
 from ingest.publisher import Publisher

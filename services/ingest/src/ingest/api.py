@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hmac
 
-from common.envelope import now_ms
-from common.errors import DependencyDown, Rejected, RetryableError
-from common.messages import InboundMessage, Sender
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.envelope import now_ms
+from common.errors import DependencyDown, Rejected, RetryableError
+from common.messages import InboundMessage, Sender
 from ingest.publisher import Backpressure, Publisher, message_id
 
 

@@ -7,13 +7,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from common import metrics
 from common.bus import LaneBus
 from common.envelope import Envelope, derive_id, new_trace_id, now_ms
 from common.errors import DependencyDown, RetryableError
 from common.keys import Stage
 from common.messages import InboundMessage
-from redis.exceptions import RedisError
 
 log = logging.getLogger("clawbus.ingest")
 

@@ -14,26 +14,41 @@ import contextlib
 import hmac
 import logging
 import re
+import secrets
 from collections import defaultdict
 from importlib import resources
 
 import orjson
-from common.bus import Streams
-from common.envelope import derive_id, now_ms
-from common.errors import ClawbusError
-from common.keys import Keys
-from common.messages import InboundMessage, Sender
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from common.bus import Streams
+from common.envelope import derive_id, now_ms
+from common.errors import ClawbusError, Rejected
+from common.keys import Keys
+from common.messages import InboundMessage, Sender
 from ingest.publisher import Publisher
 
 log = logging.getLogger("clawbus.webchat")
 
 CONVERSATION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+USER = CONVERSATION
+DEFAULT_USER = "webuser"
 HISTORY_MAXLEN = 2000
 HISTORY_ON_CONNECT = 200
+TITLE_CHARS = 60
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def history_frame(entry_id: str, fields: dict[str, str]) -> dict[str, object]:
@@ -45,18 +60,56 @@ def history_frame(entry_id: str, fields: dict[str, str]) -> dict[str, object]:
         "agent": fields.get("agent", ""),
         "ts": int(fields.get("ts", "0") or 0),
         "possible_duplicate": fields.get("possible_duplicate") == "1",
+        "client_id": fields.get("client_id", ""),
     }
+
+
+class Conversations:
+    """Each user's conversations, kept server-side so a new browser finds them again.
+
+    A hash per user: conversation id -> ``{"title", "updated_ms"}`` as JSON.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def touch(self, user: str, conv: str, *, title: str | None = None) -> None:
+        key = self.keys.webchat_conversations(user)
+        raw = await self.redis.hget(key, conv)
+        known = orjson.loads(raw) if raw else {"title": ""}
+        if title and not known.get("title"):
+            known["title"] = title
+        elif raw and not title:
+            return
+        known["updated_ms"] = now_ms()
+        await self.redis.hset(key, conv, orjson.dumps(known))
+
+    async def list(self, user: str) -> list[dict[str, object]]:
+        raw = await self.redis.hgetall(self.keys.webchat_conversations(user))
+        items = [
+            {"id": k.decode() if isinstance(k, bytes) else k, **orjson.loads(v)}
+            for k, v in raw.items()
+        ]
+        items.sort(key=lambda c: -int(c.get("updated_ms", 0)))
+        return items
 
 
 class WebChatHub:
     def __init__(
-        self, streams: Streams, keys: Keys, publisher: Publisher, *, token: str | None
+        self,
+        streams: Streams,
+        keys: Keys,
+        publisher: Publisher,
+        *,
+        token: str | None,
     ) -> None:
         self.streams = streams
         self.keys = keys
         self.publisher = publisher
         self.token = token
         self.sockets: dict[str, set[WebSocket]] = defaultdict(set)
+        self.conversations = Conversations(streams.redis, keys)
 
     def authorised(self, given: str | None) -> bool:
         if self.token is None:
@@ -84,20 +137,24 @@ class WebChatHub:
 
     async def handle(self, ws: WebSocket) -> None:
         params = ws.query_params
-        if not self.authorised(params.get("token")):
-            await ws.close(code=4401, reason="missing or wrong token")
-            return
         conv = params.get("conversation", "main")
-        if not CONVERSATION.match(conv):
-            await ws.close(code=4400, reason="conversation must be 1-64 of A-Z a-z 0-9 _ . -")
+        user = params.get("user") or DEFAULT_USER
+        refusal = None
+        if not self.authorised(params.get("token")):
+            refusal = (4401, "missing or wrong token")
+        elif not CONVERSATION.match(conv) or not USER.match(user):
+            refusal = (4400, "conversation and user must be 1-64 of A-Z a-z 0-9 _ . -")
+        await ws.accept()  # accepted first, so the browser sees why it is closed
+        if refusal is not None:
+            await ws.close(code=refusal[0], reason=refusal[1])
             return
-        await ws.accept()
         self.sockets[conv].add(ws)
         try:
+            await self.conversations.touch(user, conv)
             await self._replay(ws, conv, params.get("after"))
             while True:
                 raw = await ws.receive_text()
-                await self._inbound(ws, conv, raw, params.get("name") or "you")
+                await self._inbound(ws, conv, raw, user, params.get("name") or user)
         except WebSocketDisconnect:
             pass
         finally:
@@ -114,7 +171,7 @@ class WebChatHub:
         frames = [history_frame(i, f) for i, f in rows]
         await ws.send_text(orjson.dumps({"type": "history", "messages": frames}).decode())
 
-    async def _inbound(self, ws: WebSocket, conv: str, raw: str, name: str) -> None:
+    async def _inbound(self, ws: WebSocket, conv: str, raw: str, user: str, name: str) -> None:
         try:
             data = orjson.loads(raw)
             text = str(data["text"]).strip()
@@ -134,7 +191,7 @@ class WebChatHub:
             if client_id
             else derive_id("in", "web", conv, str(now_ms()), text),
             platform_message_id=client_id or None,
-            sender=Sender(id="webuser", name=name),
+            sender=Sender(id=user, name=name),
             text=text,
             sent_ms=now_ms(),
             is_dm=True,
@@ -151,6 +208,8 @@ class WebChatHub:
                 "text": text,
                 "ts": str(msg.sent_ms),
                 "agent": "",
+                "client_id": client_id,
+                "user": user,
             }
             entry_id = await self.streams.append(
                 self.keys.webchat_history(conv), fields, maxlen=HISTORY_MAXLEN
@@ -158,6 +217,7 @@ class WebChatHub:
             await self.streams.append(
                 self.keys.webchat_events, {**fields, "conv": conv, "id": entry_id}, maxlen=10_000
             )
+            await self.conversations.touch(user, conv, title=text[:TITLE_CHARS])
         await ws.send_text(
             orjson.dumps(
                 {"type": "ack", "client_id": client_id, "message_id": msg.message_id}
@@ -176,8 +236,31 @@ def webchat_router(hub: WebChatHub) -> APIRouter:
     page = resources.files("ingest").joinpath("static/index.html").read_text()
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index() -> str:
-        return page
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    def caller(request: Request) -> str:
+        given = request.query_params.get("token")
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[len("Bearer ") :]
+        if not hub.authorised(given):
+            raise Rejected("missing or wrong web chat token", status=401)
+        user = request.query_params.get("user") or DEFAULT_USER
+        if not USER.match(user):
+            raise Rejected("user must be 1-64 of A-Z a-z 0-9 _ . -", status=400)
+        return user
+
+    @router.get("/webchat/conversations")
+    async def list_conversations(request: Request) -> dict[str, object]:
+        return {"conversations": await hub.conversations.list(caller(request))}
+
+    @router.post("/webchat/conversations", status_code=201)
+    async def create_conversation(request: Request) -> dict[str, object]:
+        user = caller(request)
+        conv = f"c{now_ms():x}{secrets.token_hex(3)}"
+        await hub.conversations.touch(user, conv)
+        return {"id": conv}
 
     @router.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:

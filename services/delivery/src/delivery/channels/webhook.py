@@ -12,6 +12,7 @@ import time
 
 import httpx
 import orjson
+
 from common.errors import PermanentError, RateLimited, RetryableError
 from common.messages import DeliveryReceipt, OutboundMessage
 

@@ -1,0 +1,1 @@
+"""Markdown (what agents write) into each platform's dialect."""

@@ -1,0 +1,1 @@
+"""Fake vendor APIs on loopback, driven through the vendors' real SDKs."""
