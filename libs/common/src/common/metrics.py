@@ -44,7 +44,8 @@ PUBLISHED = Counter(
 )
 INGEST_REQUESTS = Counter(
     "clawbus_ingest_requests_total",
-    "Inbound platform requests, by channel and HTTP status class",
+    "Inbound platform events, by channel and status (accepted, duplicate, throttled, "
+    "unavailable, rejected)",
     ["channel", "status"],
 )
 HANDLER_SECONDS = Histogram(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common import metrics
 from common.envelope import now_ms
 from common.errors import DependencyDown, Rejected, RetryableError
 from common.messages import InboundMessage, Sender
@@ -32,6 +33,14 @@ class MessageIn(BaseModel):
     is_mention: bool = False
 
 
+def channel_of(path: str) -> str:
+    """The channel a request path belongs to (a bounded label value)."""
+    for prefix, channel in (("/v1/", "http"), ("/slack", "slack"), ("/telegram", "telegram")):
+        if path.startswith(prefix):
+            return channel
+    return "other"
+
+
 def error(status: int, reason: str, *, retry_after: float | None = None) -> JSONResponse:
     headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
     return JSONResponse({"error": reason}, status_code=status, headers=headers)
@@ -39,7 +48,8 @@ def error(status: int, reason: str, *, retry_after: float | None = None) -> JSON
 
 def install_errors(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
-    async def rejected(_: Request, exc: Rejected) -> JSONResponse:
+    async def rejected(request: Request, exc: Rejected) -> JSONResponse:
+        metrics.INGEST_REQUESTS.labels(channel_of(request.url.path), "rejected").inc()
         return error(exc.status, str(exc))
 
     @app.exception_handler(Backpressure)

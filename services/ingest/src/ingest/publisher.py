@@ -74,7 +74,11 @@ class Publisher:
             )
 
     async def accept(self, msg: InboundMessage, trace_id: str | None = None) -> Accepted:
-        self.check_capacity()
+        try:
+            self.check_capacity()
+        except Backpressure:
+            metrics.INGEST_REQUESTS.labels(msg.channel, "throttled").inc()
+            raise
         env = Envelope(
             id=msg.message_id,
             kind="inbound",
@@ -86,10 +90,12 @@ class Publisher:
             [dup] = await self.bus.publish(Stage.ROUTE, [(msg.conversation, env)])
         except (RedisError, OSError) as exc:
             self.redis_ok = False
+            metrics.INGEST_REQUESTS.labels(msg.channel, "unavailable").inc()
             raise DependencyDown(
                 f"redis unavailable: {exc}", retry_after=self.retry_after_s
             ) from exc
         metrics.PUBLISHED.labels("route", "duplicate" if dup else "new").inc()
+        metrics.INGEST_REQUESTS.labels(msg.channel, "duplicate" if dup else "accepted").inc()
         if not dup:
             self.backlog += 1
         log.info(
