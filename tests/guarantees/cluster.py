@@ -122,6 +122,8 @@ class Sink:
             self.bad_signatures += 1
             return web.Response(status=401)
         data = json.loads(body)
+        if data.get("action") != "send":  # typing indicators and the like
+            return web.Response(status=200)
         self.attempts.append(data["text"])
         self.changed.set()
         status = self.behaviour(data)
