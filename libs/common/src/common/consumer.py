@@ -129,15 +129,22 @@ class LaneConsumer:
         if self.slots is None:
             lanes = await self.bus.claim(self.stage, free, self.options.batch)
             return [(lane, None) for lane in lanes]
-        granted = await self.slots.acquire(free)
-        if not granted:
+        # Ask for no more lanes than the global cap has room for, then take a slot per
+        # lane actually claimed; a lane that lost the race for the last slots goes back.
+        want = min(free, await self.slots.free())
+        if want <= 0:
+            return []
+        lanes = await self.bus.claim(self.stage, want, self.options.batch)
+        if not lanes:
             return []
         try:
-            lanes = await self.bus.claim(self.stage, len(granted), self.options.batch)
+            granted = await self.slots.acquire(len(lanes))
         except BaseException:
-            await self.slots.release(granted)
+            for lane in lanes:
+                await self.bus.handback(lane)
             raise
-        await self.slots.release(granted[len(lanes) :])
+        for lane in lanes[len(granted) :]:
+            await self.bus.handback(lane)
         return list(zip(lanes, granted, strict=False))
 
     def _done(self, task: asyncio.Task[None]) -> None:

@@ -49,6 +49,10 @@ class Slots:
         lost = await self._renew(keys=[self.key], args=[self.ttl_ms, *ids])
         return [x.decode() if isinstance(x, bytes) else str(x) for x in lost]
 
+    async def free(self) -> int:
+        """Slots not held by a live holder right now (a hint: others may take them first)."""
+        return max(0, self.cap - await self.in_use())
+
     async def in_use(self) -> int:
         sec, usec = await self.redis.time()
         now_ms = int(sec) * 1000 + int(usec) // 1000
