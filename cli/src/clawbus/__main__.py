@@ -64,6 +64,14 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--cron")
     when.add_argument("--every", dest="every_s", type=float, help="interval in seconds")
     tsub.add_parser("list")
+    memory = sub.add_parser("memory", help="an agent's memory document")
+    msub = memory.add_subparsers(dest="memory_command", required=True)
+    mshow = msub.add_parser("show", help="print the document")
+    mshow.add_argument("agent")
+    mset = msub.add_parser("set", help="replace the document with a file's contents")
+    mset.add_argument("agent")
+    mset.add_argument("--file", type=Path, required=True, help="the new document; - for stdin")
+    sub.add_parser("cost", help="model tokens and estimated cost per agent and model")
     return p
 
 
@@ -93,6 +101,17 @@ def main(argv: list[str] | None = None) -> int:
                 c, args.agent, args.conversation, args.prompt, args.in_s, args.cron, args.every_s
             )
         )
+    if args.command == "memory":
+        from clawbus import memory as agent_memory
+
+        if args.memory_command == "show":
+            return _with_context(lambda c: agent_memory.show(c, args.agent))
+        text = agent_memory.read_document(args.file)
+        return _with_context(lambda c: agent_memory.replace(c, args.agent, text))
+    if args.command == "cost":
+        from clawbus import cost
+
+        return _with_context(cost.report)
     return 2
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from redis.exceptions import RedisError
+
 from common import logs, metrics
 from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
@@ -12,9 +14,9 @@ from common.keys import Stage
 from common.lifecycle import Health, run_service
 from common.retry import Backoff
 from common.semaphore import Slots
-from redis.exceptions import RedisError
-
+from worker.agents import AgentDirectory
 from worker.handler import AgentHandler
+from worker.journal import Journal
 from worker.providers import Providers
 from worker.runtime import AgentRuntime
 from worker.settings import WorkerSettings
@@ -34,14 +36,30 @@ async def main() -> None:
     logs.configure("worker", settings.log_level, json=settings.log_json)
     ctx = Context.create(settings)
     providers = Providers(settings)
-    runtime = AgentRuntime(ctx.config, providers)
+    tz = ctx.config.timezone if ctx.config.timezone != "UTC" else settings.timezone
+    runtime = AgentRuntime(
+        config=ctx.config,
+        directory=AgentDirectory(ctx.config, ctx.redis, ctx.keys),
+        providers=providers,
+        redis=ctx.redis,
+        keys=ctx.keys,
+        bus=ctx.bus,
+        tz=tz,
+        typing_interval_s=settings.typing_interval_s,
+    )
+    handler = AgentHandler(
+        runtime,
+        Journal(ctx.redis, ctx.keys),
+        timeout_s=settings.agent_run_timeout_s,
+        max_attempts=settings.max_attempts,
+    )
     slots = Slots(
         ctx.redis, ctx.keys.agent_slots, settings.agent_max_concurrency, settings.lease_ttl_s
     )
     consumer = LaneConsumer(
         ctx.bus,
         Stage.AGENT,
-        AgentHandler(runtime, timeout_s=settings.agent_run_timeout_s),
+        handler,
         ConsumerOptions(
             concurrency=settings.worker_concurrency,
             batch=settings.batch_size,

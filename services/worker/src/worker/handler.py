@@ -1,4 +1,10 @@
-"""The agent stage: a session's queued inputs become one agent turn, under a timeout."""
+"""The agent stage: a session's queued inputs become one run, under a timeout, committed once.
+
+A batch whose run was already committed (its worker died before the ack) is answered from
+the record. A run cut by the timeout, refused by the model API, or still failing on its
+last attempt ends with a short, honest message to the user and its entries are acked;
+busy answers from the API (429/529) make the lane wait without spending attempts.
+"""
 
 from __future__ import annotations
 
@@ -9,82 +15,87 @@ import time
 from common import metrics
 from common.bus import ClaimedLane, Entry
 from common.bus.writer import Emit
-from common.envelope import derive_id
-from common.errors import PermanentError
-from common.keys import Stage
-from common.messages import AgentInput, OutboundMessage
-from pydantic import ValidationError
-
-from worker.runtime import AgentRuntime, TurnInput
+from common.errors import RateLimited, RetryableError
+from worker.journal import Journal, Outcome
+from worker.llm.errors import ModelRejected
+from worker.runtime import AgentRuntime
+from worker.turn import Turn, parse_turn
 
 log = logging.getLogger("clawbus.worker")
 
 TIMEOUT_TEXT = "Sorry, that took too long and was stopped. Please try again."
+UNAVAILABLE_TEXT = (
+    "Sorry, the model service is not answering right now, so I couldn't reply. "
+    "Please try again in a little while."
+)
 
 
 class AgentHandler:
-    def __init__(self, runtime: AgentRuntime, *, timeout_s: float) -> None:
+    def __init__(
+        self, runtime: AgentRuntime, journal: Journal, *, timeout_s: float, max_attempts: int
+    ) -> None:
         self.runtime = runtime
+        self.journal = journal
         self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
 
     async def __call__(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
-        inputs = []
-        for e in entries:
-            assert e.envelope is not None
-            try:
-                inputs.append(TurnInput(e.envelope, AgentInput.model_validate(e.envelope.payload)))
-            except ValidationError as exc:
-                raise PermanentError(f"not an agent input: {exc.error_count()} errors") from exc
-        agent = inputs[0].input.agent
-        session = lane.lane
+        turn = parse_turn(lane.lane, entries)
+        recorded = await self.journal.recorded(turn)
+        if recorded is not None:
+            log.info("run replayed", extra={"session": turn.session, "run_id": turn.run_id})
+            return recorded
         started = time.monotonic()
         log.info(
             "run started",
             extra={
-                "session": session,
-                "agent": agent,
-                "inputs": len(inputs),
+                "session": turn.session,
+                "agent": turn.agent,
+                "inputs": len(turn.inputs),
+                "attempt": turn.attempt,
                 "ts_ns": time.time_ns(),
-                "trace_id": inputs[0].envelope.trace_id,
+                "trace_id": turn.last.envelope.trace_id,
             },
         )
         metrics.AGENT_RUNS_IN_FLIGHT.inc()
-        outcome = "error"
+        result = "error"
         try:
-            emits = await asyncio.wait_for(self.runtime.run(session, inputs), self.timeout_s)
-            outcome = "ok"
-            return emits
-        except TimeoutError:
-            outcome = "timeout"
-            return [self._timed_out(inputs)]
+            outcome, result = await self._think(turn)
+            return await self.journal.commit(turn, outcome)
         finally:
             metrics.AGENT_RUNS_IN_FLIGHT.dec()
             elapsed = time.monotonic() - started
-            metrics.AGENT_RUN_SECONDS.labels(agent, outcome).observe(elapsed)
-            metrics.AGENT_RUNS.labels(agent, outcome).inc()
+            metrics.AGENT_RUN_SECONDS.labels(turn.agent, result).observe(elapsed)
+            metrics.AGENT_RUNS.labels(turn.agent, result).inc()
             log.info(
                 "run finished",
                 extra={
-                    "session": session,
-                    "agent": agent,
-                    "outcome": outcome,
+                    "session": turn.session,
+                    "agent": turn.agent,
+                    "outcome": result,
                     "ts_ns": time.time_ns(),
                     "seconds": round(elapsed, 4),
                 },
             )
 
-    @staticmethod
-    def _timed_out(inputs: list[TurnInput]) -> Emit:
-        last = inputs[-1]
-        out = OutboundMessage(
-            id=derive_id(last.envelope.id, "timeout"),
-            destination=last.input.reply_to,
-            agent=last.input.agent,
-            session=last.input.session,
-            text=TIMEOUT_TEXT,
-        )
-        return Emit(
-            Stage.DELIVER,
-            out.destination.lane,
-            last.envelope.child(out.id, "outbound", out.model_dump(mode="json")),
-        )
+    async def _think(self, turn: Turn) -> tuple[Outcome, str]:
+        try:
+            deadline = time.monotonic() + self.timeout_s
+            outcome = await asyncio.wait_for(
+                self.runtime.run(turn, deadline=deadline), self.timeout_s
+            )
+        except TimeoutError:
+            return self.runtime.stopped(turn, TIMEOUT_TEXT, keep_inputs=True), "timeout"
+        except ModelRejected as exc:
+            log.warning(
+                "model refused the request", extra={"session": turn.session, "error": str(exc)}
+            )
+            return self.runtime.stopped(turn, exc.user_text, keep_inputs=False), "error"
+        except RetryableError as exc:
+            if isinstance(exc, RateLimited) or turn.attempt + 1 < self.max_attempts:
+                raise
+            log.warning(
+                "model unavailable, giving up", extra={"session": turn.session, "error": str(exc)}
+            )
+            return self.runtime.stopped(turn, UNAVAILABLE_TEXT, keep_inputs=True), "error"
+        return outcome, "ok"

@@ -1,93 +1,170 @@
-"""One agent turn: the batched inputs of a session in, effects out."""
+"""One agent run: a session's turn in; its emits and state changes (an ``Outcome``) out.
+
+Order of a run: chat commands; silent inputs straight into history; otherwise typing on,
+history loaded (and compacted past the agent's budget), the tool-use loop, and the turn
+appended to the history. Nothing is written until the handler commits the outcome.
+"""
 
 from __future__ import annotations
 
-import html
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
-from common import metrics
+from redis.asyncio import Redis
+
+from common.bus import LaneBus
 from common.bus.writer import Emit
 from common.config import Config
-from common.envelope import Envelope, derive_id
-from common.keys import Stage
-from common.messages import AgentInput, OutboundMessage
-from common.ports import ContentBlock, LLMRequest, ModelMessage
-
+from common.envelope import now_ms
+from common.errors import PermanentError
+from common.keys import Keys
+from common.messages import OutboundMessage
+from common.ports import LLM, ContentBlock, LLMRequest, ModelMessage
+from worker import compaction, emits
+from worker.agents import AgentDirectory
+from worker.commands import handle_commands
+from worker.context import RunContext
+from worker.cost import CostMeter
+from worker.history import History, HistoryItem, HistoryStore, HistoryWrite
+from worker.journal import Outcome, SetKey, StateOp
+from worker.loop import AgentLoop
+from worker.memory import MemoryStore
+from worker.presence import Presence
+from worker.prompt import context_system, describe, render_inputs, stable_system
 from worker.providers import Providers
+from worker.tools import default_toolbox
+from worker.turn import Turn, is_agent
 
-
-@dataclass(frozen=True, slots=True)
-class TurnInput:
-    envelope: Envelope
-    input: AgentInput
-
-
-def render_inputs(inputs: list[TurnInput]) -> str:
-    """The batched messages as one user turn, each with id, sender and time, escaped."""
-    parts = []
-    for item in inputs:
-        inp = item.input
-        if inp.message is not None:
-            m = inp.message
-            sender = html.escape(m.sender.name or m.sender.id, quote=True)
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.sent_ms / 1000))
-            parts.append(
-                f'<message id="{html.escape(m.message_id, quote=True)}" from="{sender}" '
-                f'at="{when}">{html.escape(m.text, quote=False)}</message>'
-            )
-        else:
-            parts.append(f"<{inp.kind}>{html.escape(inp.text, quote=False)}</{inp.kind}>")
-    return "\n".join(parts)
+SESSION_REPLY_TTL_S = 30 * 24 * 3600
 
 
 class AgentRuntime:
-    """Runs a turn of an agent for a session and returns what it should cause."""
-
-    def __init__(self, config: Config, providers: Providers) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        directory: AgentDirectory,
+        providers: Providers,
+        redis: Redis,
+        keys: Keys,
+        bus: LaneBus,
+        tz: str,
+        typing_interval_s: float = 5.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.config = config
+        self.directory = directory
         self.providers = providers
+        self.redis = redis
+        self.keys = keys
+        self.tz = ZoneInfo(tz)
+        self.clock = clock
+        self.histories = HistoryStore(redis, keys)
+        self.memories = MemoryStore(redis, keys)
+        self.meter = CostMeter(redis, keys)
+        self.presence = Presence(bus, typing_interval_s)
+        self.toolbox = default_toolbox()
 
-    async def run(self, session: str, inputs: list[TurnInput]) -> list[Emit]:
-        first = inputs[0]
-        agent_name = first.input.agent
-        agent = self.config.agents[agent_name]
+    async def run(self, turn: Turn, *, deadline: float = float("inf")) -> Outcome:
+        agents = await self.directory.snapshot()
+        agent = agents.get(turn.agent)
+        if agent is None:
+            raise PermanentError(f"no agent named {turn.agent!r}")
+        ctx = RunContext(
+            turn=turn,
+            agent=agent,
+            config=self.config,
+            agents=agents,
+            redis=self.redis,
+            keys=self.keys,
+            tz=self.tz,
+            now_ms=self.clock(),
+            destinations=agents.destinations(turn.agent),
+            deadline=deadline,
+        )
+        inputs, clear = await handle_commands(ctx, self.meter)
+        write = self._history_write(ctx.turn, ctx.ops, clear=clear)
+        if not inputs:
+            return Outcome(ctx.emits, ctx.ops)
+        user = ModelMessage(
+            role="user", content=render_inputs(inputs, self.tz, ctx.now_ms, turn.reply_to)
+        )
         if all(i.input.silent for i in inputs):
-            return []
+            write.append.append(HistoryItem.turn(turn.run_id, ctx.now_ms, [user]))
+            return Outcome(ctx.emits, ctx.ops)
         llm = self.providers.for_agent(agent)
         model = self.providers.model_for(agent)
-        request = LLMRequest(
-            model=model,
-            system=agent.system_prompt,
-            messages=[
-                ModelMessage(
-                    role="user", content=[ContentBlock(type="text", text=render_inputs(inputs))]
-                )
-            ],
-            max_tokens=agent.max_tokens,
+        history = History() if clear else await self.histories.load(turn.session)
+        ctx.memory = await self.memories.get(turn.agent)
+        async with self.presence.typing(turn):
+            history = await self._compact(ctx, llm, model, history, write)
+            base = LLMRequest(
+                model=model,
+                stable_system=stable_system(agent, self._destinations(ctx), str(self.tz)),
+                system=context_system(ctx.memory, history.summary),
+                messages=[],
+                tools=self.toolbox.specs(agent.tools),
+                max_tokens=agent.max_tokens,
+            )
+            loop = AgentLoop(llm, self.toolbox, self.meter)
+            produced = await loop.run(ctx, base, history.messages(), user)
+        write.append.append(HistoryItem.turn(turn.run_id, ctx.now_ms, [user, *produced]))
+        return Outcome(ctx.emits, ctx.ops)
+
+    def stopped(self, turn: Turn, text: str, *, keep_inputs: bool) -> Outcome:
+        """The outcome of a run cut short: the user is told ``text``; with ``keep_inputs``
+        the inputs stay in the history, followed by that text."""
+        ops: list[StateOp] = []
+        told: list[Emit] = []
+        if not is_agent(turn.reply_to):
+            out = OutboundMessage(
+                id=turn.effect_id("stopped"),
+                destination=turn.reply_to,
+                agent=turn.agent,
+                session=turn.session,
+                text=text,
+            )
+            told.append(emits.outbound(turn, out))
+        if keep_inputs:
+            now = self.clock()
+            write = self._history_write(turn, ops, clear=False)
+            user = ModelMessage(
+                role="user", content=render_inputs(turn.inputs, self.tz, now, turn.reply_to)
+            )
+            said = ModelMessage(role="assistant", content=[ContentBlock(type="text", text=text)])
+            write.append.append(HistoryItem.turn(turn.run_id, now, [user, said]))
+        return Outcome(told, ops)
+
+    def _history_write(self, turn: Turn, ops: list[StateOp], *, clear: bool) -> HistoryWrite:
+        write = HistoryWrite(self.keys.history(turn.session), clear=clear)
+        ops.append(write)
+        if not is_agent(turn.reply_to):
+            key = self.keys.session_reply(turn.session)
+            ops.append(SetKey(key, turn.reply_to.model_dump_json(), ex=SESSION_REPLY_TTL_S))
+        return write
+
+    @staticmethod
+    def _destinations(ctx: RunContext) -> dict[str, str]:
+        out = {}
+        for name, dest in ctx.destinations.items():
+            other = ctx.agents.get(dest) if isinstance(dest, str) else None
+            out[name] = describe(dest, other.description if other else "")
+        return out
+
+    async def _compact(
+        self, ctx: RunContext, llm: LLM, model: str, history: History, write: HistoryWrite
+    ) -> History:
+        fold = history.to_fold(ctx.agent.history_token_budget)
+        if not fold:
+            return history
+        turns = history.turns
+        response = await llm.complete(
+            compaction.summary_request(model, history.summary, turns[:fold])
         )
-        response = await llm.complete(request)
-        usage = response.usage
-        for kind, n in (
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cache_read", usage.cache_read_tokens),
-            ("cache_write", usage.cache_write_tokens),
-        ):
-            if n:
-                metrics.LLM_TOKENS.labels(agent_name, model, kind).inc(n)
-        text = response.text.strip()
-        if not text:
-            return []
-        last = inputs[-1]
-        dest = last.input.reply_to
-        out = OutboundMessage(
-            id=derive_id(last.envelope.id, "reply", "0"),
-            destination=dest,
-            agent=agent_name,
-            session=session,
-            text=text,
-            reply_to=last.input.message.platform_message_id if last.input.message else None,
-        )
-        env = last.envelope.child(out.id, "outbound", out.model_dump(mode="json"))
-        return [Emit(Stage.DELIVER, dest.lane, env)]
+        await self.meter.record(ctx.name, response.model or model, response.usage)
+        text = compaction.summary_text(response, history.summary)
+        summary = HistoryItem.summary(ctx.turn.run_id, ctx.now_ms, text)
+        kept = turns[fold:]
+        write.drop = len(history.items) - len(kept)
+        write.summary = summary
+        return History([summary, *kept])

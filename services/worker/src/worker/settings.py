@@ -1,7 +1,22 @@
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field, SecretStr
+
 from common.settings import Settings
 
 
 class WorkerSettings(Settings):
     http_port: int = 9102
+    # the installed SDK marks claude-sonnet-4-5 deprecated (a warning on every call)
+    default_model: str = "claude-sonnet-4-6"
+
+    # OpenAI-compatible endpoints (Ollama, vLLM, llama.cpp server): the agent's base_url wins
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("openai_api_key", "CLAWBUS_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    )
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="one model API call")
+    overload_backoff_base_s: float = 2.0
+    overload_backoff_max_s: float = 60.0
+    typing_interval_s: float = Field(default=5.0, gt=0, description="typing refresh period")

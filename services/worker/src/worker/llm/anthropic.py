@@ -1,92 +1,125 @@
-"""Claude through the official ``anthropic`` SDK (Messages API)."""
+"""Claude through the official ``anthropic`` SDK (Messages API).
+
+Two translation functions (``to_params``, ``from_message``) and error mapping; the SDK makes
+one try per call (``max_retries=0``) because retrying is the lane's job.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import anthropic
+from anthropic.types import Message
+
 from common import metrics
-from common.errors import PermanentError, RetryableError
-from common.ports import ContentBlock, LLMRequest, LLMResponse, Usage
+from common.ports import ContentBlock, LLMRequest, LLMResponse, ModelMessage, Usage
+from common.retry import Backoff
+from worker.llm.errors import Pressure, parse_retry_after, status_error, unreachable
+
+CACHE = {"type": "ephemeral"}
 
 
-def _retry_after(exc: anthropic.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def _block(block: ContentBlock) -> dict[str, Any]:
+    if block.type == "tool_use":
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input or {}}
+    if block.type == "tool_result":
+        return {
+            "type": "tool_result",
+            "tool_use_id": block.tool_use_id,
+            "content": block.content or "",
+            "is_error": block.is_error,
+        }
+    if block.type == "image":
+        source = {"type": "base64", "media_type": block.media_type, "data": block.data_b64}
+        return {"type": "image", "source": source}
+    return {"type": "text", "text": block.text or ""}
+
+
+def _message(message: ModelMessage) -> dict[str, Any]:
+    return {"role": message.role, "content": [_block(b) for b in message.content]}
+
+
+def to_params(request: LLMRequest) -> dict[str, Any]:
+    """Messages API parameters; with ``cache`` on, breakpoints after the tools, each system
+    block and the last message, so a follow-up call re-reads all of it from the cache."""
+    system: list[dict[str, Any]] = [
+        {"type": "text", "text": text} for text in (request.stable_system, request.system) if text
+    ]
+    messages = [_message(m) for m in request.messages]
+    tools: list[dict[str, Any]] = [t.model_dump() for t in request.tools]
+    if request.cache:  # four breakpoints, the API's maximum
+        for item in system:
+            item["cache_control"] = CACHE
+        if tools:
+            tools[-1]["cache_control"] = CACHE
+        if messages and messages[-1]["content"]:
+            messages[-1]["content"][-1]["cache_control"] = CACHE
+    params: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": messages,
+    }
+    if system:
+        params["system"] = system
+    if tools:
+        params["tools"] = tools
+        params["tool_choice"] = {"type": request.tool_choice}
+    return params
+
+
+def from_message(message: Message) -> LLMResponse:
+    content: list[ContentBlock] = []
+    for block in message.content:
+        if block.type == "text" and block.text:  # the API refuses empty text blocks back
+            content.append(ContentBlock(type="text", text=block.text))
+        elif block.type == "tool_use":
+            content.append(
+                ContentBlock(type="tool_use", id=block.id, name=block.name, input=block.input)
+            )
+    usage = message.usage
+    return LLMResponse(
+        content=content,
+        stop_reason=message.stop_reason,
+        model=message.model,
+        usage=Usage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens or 0,
+            cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        ),
+    )
 
 
 class AnthropicLLM:
     name = "anthropic"
 
     def __init__(
-        self, api_key: str, *, base_url: str | None = None, timeout_s: float = 120.0
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        busy_backoff: Backoff | None = None,
     ) -> None:
-        # Retries are the lane's job (backoff of the whole lane), so the SDK makes one try.
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
         )
+        self.pressure = Pressure(busy_backoff or Backoff(2.0, 60.0))
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        kwargs: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "system": self._system(request),
-            "messages": [m.model_dump(exclude_none=True) for m in request.messages],
-        }
-        if request.tools:
-            kwargs["tools"] = [t.model_dump() for t in request.tools]
         try:
-            response = await self.client.messages.create(**kwargs)
-        except anthropic.RateLimitError as exc:
-            self._count(request, "retryable")
-            raise RetryableError(
-                f"anthropic 429: {exc.message}", retry_after=_retry_after(exc)
-            ) from exc
-        except anthropic.InternalServerError as exc:  # 5xx, incl. 529 overloaded
-            self._count(request, "retryable")
-            raise RetryableError(
-                f"anthropic {exc.status_code}: {exc.message}", retry_after=_retry_after(exc)
-            ) from exc
-        except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
-            self._count(request, "retryable")
-            raise RetryableError(f"anthropic unreachable: {exc}") from exc
+            message = await self.client.messages.create(**to_params(request))
         except anthropic.APIStatusError as exc:
-            self._count(request, "permanent")
-            raise PermanentError(f"anthropic {exc.status_code}: {exc.message}") from exc
-        self._count(request, "ok")
-        usage = response.usage
-        return LLMResponse(
-            content=[ContentBlock.model_validate(b.model_dump()) for b in response.content],
-            stop_reason=response.stop_reason,
-            model=response.model,
-            usage=Usage(
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_input_tokens or 0,
-                cache_write_tokens=usage.cache_creation_input_tokens or 0,
-            ),
-        )
-
-    @staticmethod
-    def _system(request: LLMRequest) -> list[dict[str, Any]]:
-        blocks: list[dict[str, Any]] = []
-        if request.stable_system:
-            blocks.append(
-                {
-                    "type": "text",
-                    "text": request.stable_system,
-                    "cache_control": {"type": "ephemeral"},
-                }
-            )
-        if request.system:
-            blocks.append({"type": "text", "text": request.system})
-        return blocks
-
-    def _count(self, request: LLMRequest, outcome: str) -> None:
-        metrics.LLM_REQUESTS.labels(self.name, request.model, outcome).inc()
+            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+            message_text = exc.api_message or exc.message
+            raise status_error(
+                self.name, request.model, exc.status_code, message_text, retry_after, self.pressure
+            ) from exc
+        except anthropic.APIConnectionError as exc:  # includes timeouts
+            raise unreachable(self.name, request.model, exc) from exc
+        self.pressure.ok()
+        metrics.LLM_REQUESTS.labels(self.name, request.model, "ok").inc()
+        return from_message(message)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -1,7 +1,7 @@
 """The offline provider: answers with the user's own words, clearly labelled.
 
 It lets clawbus run end to end with no API key; ``delay_s`` imitates model latency for
-load tests.
+load tests. It never calls tools.
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ from common.ports import ContentBlock, LLMRequest, LLMResponse, Usage
 
 LABEL = "[echo provider: no model configured]"
 TAG = re.compile(r"<[^>]+>")
+INPUT = re.compile(r"<(message|task)\b([^>]*)>(.*?)</\1>", re.DOTALL)
+
+
+def said(rendered: str) -> str:
+    """The texts of a rendered turn's inputs, one per line (silent context left out)."""
+    bodies = [body for _, attrs, body in INPUT.findall(rendered) if 'silent="true"' not in attrs]
+    text = "\n".join(bodies) if bodies else TAG.sub("", rendered)
+    return html.unescape(text).strip()
 
 
 class EchoLLM:
@@ -27,9 +35,9 @@ class EchoLLM:
             await asyncio.sleep(self.delay_s)
         last = request.messages[-1] if request.messages else None
         texts = [b.text or "" for b in (last.content if last else []) if b.type == "text"]
-        said = html.unescape(TAG.sub("", "\n".join(t for t in texts if t))).strip()
+        echoed = said(texts[-1]) if texts else ""
         return LLMResponse(
-            content=[ContentBlock(type="text", text=f"{LABEL} {said}".strip())],
+            content=[ContentBlock(type="text", text=f"{LABEL} {echoed}".strip())],
             stop_reason="end_turn",
             usage=Usage(),
             model="echo",

@@ -1,0 +1,61 @@
+"""Agents by name: the YAML file's, then those created at runtime by an approved request.
+
+Runtime agents live in one Redis hash (``keys.runtime_agents``), name -> ``RuntimeAgent``
+JSON; the YAML file wins on a name clash. Each run reads the hash once (``snapshot``), so
+an agent approved a moment ago is known to the very next run, on any worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from common.config import AgentConfig, Config
+from common.keys import Keys
+from common.messages import Destination
+
+
+class RuntimeAgent(BaseModel):
+    config: AgentConfig
+    created_by: str
+    approved_by: str = ""
+    created_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Agents:
+    config: Config
+    runtime: dict[str, RuntimeAgent]
+
+    def get(self, name: str) -> AgentConfig | None:
+        if name in self.config.agents:
+            return self.config.agents[name]
+        agent = self.runtime.get(name)
+        return agent.config if agent else None
+
+    def destinations(self, name: str) -> dict[str, Destination | str]:
+        """The names ``name`` may send to: its configured destinations, plus the agents it
+        created (a runtime agent names its creator ``parent`` itself)."""
+        agent = self.get(name)
+        named: dict[str, Destination | str] = dict(agent.destinations) if agent else {}
+        for child, spec in self.runtime.items():
+            if spec.created_by == name:
+                named.setdefault(child, child)
+        return named
+
+
+class AgentDirectory:
+    def __init__(self, config: Config, redis: Redis, keys: Keys) -> None:
+        self.config = config
+        self.redis = redis
+        self.keys = keys
+
+    async def snapshot(self) -> Agents:
+        raw: dict[bytes | str, bytes | str] = await self.redis.hgetall(self.keys.runtime_agents)
+        runtime = {
+            k.decode() if isinstance(k, bytes) else k: RuntimeAgent.model_validate_json(v)
+            for k, v in raw.items()
+        }
+        return Agents(self.config, runtime)

@@ -1,0 +1,47 @@
+"""The envelopes a turn causes, for the deliver, agent and control lanes.
+
+Every one is a child of the turn's latest input (same trace id and acceptance time) and
+carries an id derived from the turn's run id, so a retried run re-emits the same ids and
+the lanes drop the repeats.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from common.bus.writer import Emit
+from common.envelope import Envelope
+from common.keys import Stage
+from common.messages import AgentInput, OutboundMessage, TaskCommand
+from worker.turn import HOPS, Turn
+
+
+def outbound(turn: Turn, out: OutboundMessage) -> Emit:
+    env = turn.last.envelope.child(out.id, "outbound", out.model_dump(mode="json"))
+    return Emit(Stage.DELIVER, out.destination.lane, env)
+
+
+def agent_input(turn: Turn, id: str, inp: AgentInput, *, hops: int) -> Emit:
+    payload = inp.model_dump(mode="json") | {HOPS: hops}
+    return Emit(Stage.AGENT, inp.session, turn.last.envelope.child(id, "agent_input", payload))
+
+
+def control(turn: Turn, id: str, cmd: TaskCommand) -> Emit:
+    env = turn.last.envelope.child(id, "task_command", cmd.model_dump(mode="json"))
+    return Emit(Stage.CONTROL, turn.agent, env)
+
+
+def encode(emits: list[Emit]) -> bytes:
+    return orjson.dumps(
+        [
+            {"stage": e.stage.value, "lane": e.lane, "envelope": e.envelope.model_dump(mode="json")}
+            for e in emits
+        ]
+    )
+
+
+def decode(raw: bytes | str) -> list[Emit]:
+    return [
+        Emit(Stage(item["stage"]), item["lane"], Envelope.model_validate(item["envelope"]))
+        for item in orjson.loads(raw)
+    ]

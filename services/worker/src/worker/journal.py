@@ -1,0 +1,104 @@
+"""A run's outcome, committed exactly once: its state changes and the record of its emits.
+
+A run changes nothing in Redis while it thinks. At its end, one optimistic transaction
+(WATCH/MULTI) applies every state change (history, memory, approvals, ...) together with
+a record of the run's emits under the run id. A worker that dies before the transaction
+leaves nothing behind, and the next holder runs the turn afresh; one that dies after it
+leaves the record, and the next holder replays the recorded emits without thinking again
+(the lanes drop the emits that were already published).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from common.bus.writer import Emit
+from common.keys import Keys
+from worker import emits as emit_codec
+from worker.turn import Turn
+
+log = logging.getLogger("clawbus.worker")
+
+# A record is needed only between a commit and the ack of its entries (a crash window of
+# seconds); a day covers any retry the lanes can make.
+RUN_RECORD_TTL_S = 24 * 3600
+
+
+class StateOp(Protocol):
+    """One state change of a run, applied inside the commit transaction.
+
+    ``read`` runs after ``watch`` keys are watched (it may read current values, e.g. to
+    apply an edit to the latest memory); ``write`` queues the writes. A conflicting write
+    by someone else re-runs ``read`` and ``write``.
+    """
+
+    def watch(self) -> list[str]: ...
+
+    async def read(self, pipe: Pipeline) -> None: ...
+
+    def write(self, pipe: Pipeline) -> None: ...
+
+
+@dataclass
+class Outcome:
+    emits: list[Emit] = field(default_factory=list)
+    ops: list[StateOp] = field(default_factory=list)
+
+
+class Journal:
+    def __init__(self, redis: Redis, keys: Keys, *, ttl_s: int = RUN_RECORD_TTL_S) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_s = ttl_s
+
+    async def recorded(self, turn: Turn) -> list[Emit] | None:
+        raw: bytes | str | None = await self.redis.get(self.keys.run(turn.session, turn.run_id))
+        return emit_codec.decode(raw) if raw is not None else None
+
+    async def commit(self, turn: Turn, outcome: Outcome) -> list[Emit]:
+        """Apply the outcome once; returns the emits to publish (the recorded ones if this
+        run was already committed by an earlier holder)."""
+        record = self.keys.run(turn.session, turn.run_id)
+        watched = [record, *(k for op in outcome.ops for k in op.watch())]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*watched)
+                    raw: bytes | str | None = await pipe.get(record)
+                    if raw is not None:
+                        log.info("run already committed", extra={"session": turn.session})
+                        return emit_codec.decode(raw)
+                    for op in outcome.ops:
+                        await op.read(pipe)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    for op in outcome.ops:
+                        op.write(pipe)
+                    pipe.set(record, emit_codec.encode(outcome.emits), ex=self.ttl_s)
+                    await pipe.execute()
+                    return outcome.emits
+                except WatchError:
+                    continue
+
+
+@dataclass
+class SetKey:
+    """A plain SET as a ``StateOp``."""
+
+    key: str
+    value: bytes | str
+    ex: int | None = None
+
+    def watch(self) -> list[str]:
+        return []
+
+    async def read(self, pipe: Pipeline) -> None:
+        return None
+
+    def write(self, pipe: Pipeline) -> None:
+        pipe.set(self.key, self.value, ex=self.ex)

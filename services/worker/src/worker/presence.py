@@ -1,0 +1,63 @@
+"""The typing indicator: published when a run starts thinking and refreshed while it does.
+
+Typing goes straight into the deliver lane (not with the run's other emits, which wait
+for the end of the run). Its ids repeat per attempt and refresh, so the lane keeps one of
+each; delivery sends typing without receipts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.exceptions import RedisError
+
+from common.bus import LaneBus
+from common.keys import Stage
+from common.messages import OutboundMessage
+from worker import emits
+from worker.turn import Turn, is_agent
+
+log = logging.getLogger("clawbus.worker")
+
+
+class Presence:
+    def __init__(self, bus: LaneBus, interval_s: float) -> None:
+        self.bus = bus
+        self.interval_s = interval_s
+
+    @contextlib.asynccontextmanager
+    async def typing(self, turn: Turn) -> AsyncIterator[None]:
+        if is_agent(turn.reply_to):
+            yield
+            return
+        # A stop flag, not task.cancel(): a cancel that lands inside a Redis call can be
+        # swallowed by the client, which would leave the loop running.
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._refresh(turn, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    async def _refresh(self, turn: Turn, stop: asyncio.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            out = OutboundMessage(
+                id=turn.effect_id("typing", str(turn.attempt), str(n)),
+                action="typing",
+                destination=turn.reply_to,
+                agent=turn.agent,
+                session=turn.session,
+            )
+            emit = emits.outbound(turn, out)
+            try:
+                await self.bus.publish(Stage.DELIVER, [(emit.lane, emit.envelope)])
+            except (RedisError, OSError) as exc:
+                log.warning("typing not sent", extra={"error": str(exc)})
+            n += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval_s)
