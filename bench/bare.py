@@ -1,7 +1,7 @@
 """The bare ceiling: plain Redis Streams hops and a FastAPI endpoint that only XADDs.
 
-    python bench/bare.py hop IN OUT URL       one hop: XREADGROUP (COUNT 100) -> XADD + XACK
-    python bench/bare.py http PORT URL        POST /v1/messages -> XADD, answers 202
+python bench/bare.py hop IN OUT URL       one hop: XREADGROUP (COUNT 100) -> XADD + XACK
+python bench/bare.py http PORT URL        POST /v1/messages -> XADD, answers 202
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def http(port: int, url: str) -> None:
     async def post(request: Request) -> Response:
         body = await request.body()
         entry = await redis.xadd("bare:http", {"e": body})
-        return Response(b'{"message_id":"%s"}' % entry, status_code=202,
-                        media_type="application/json")
+        return Response(
+            b'{"message_id":"%s"}' % entry, status_code=202, media_type="application/json"
+        )
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

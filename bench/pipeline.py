@@ -51,7 +51,9 @@ async def wait_http(port: int, path: str = "/healthz", timeout: float = 60) -> N
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             try:
-                if (await client.get(f"http://127.0.0.1:{port}{path}", timeout=1)).status_code < 500:
+                if (
+                    await client.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+                ).status_code < 500:
                     return
             except httpx.HTTPError:
                 pass
@@ -90,8 +92,13 @@ class BareChain:
 
     def start(self) -> None:
         for i in range(HOPS):
-            self.procs.append(spawn([str(BARE), "hop", self.stream(i), self.stream(i + 1),
-                                     self.url], dict(os.environ), self.tmp / f"hop{i}.log"))
+            self.procs.append(
+                spawn(
+                    [str(BARE), "hop", self.stream(i), self.stream(i + 1), self.url],
+                    dict(os.environ),
+                    self.tmp / f"hop{i}.log",
+                )
+            )
 
     def stop(self) -> None:
         for p in self.procs:
@@ -165,17 +172,29 @@ class Clawbus:
             p.wait()
         self.procs.clear()
 
-    async def produce(self, bus: LaneBus, n: int, conversations: int, batch: int,
-                      rate: float | None) -> None:
+    async def produce(
+        self, bus: LaneBus, n: int, conversations: int, batch: int, rate: float | None
+    ) -> None:
         for start in range(0, n, batch):
             items = []
             for i in range(start, min(n, start + batch)):
                 conv = f"b{i % conversations}"
-                msg = InboundMessage(channel="web", chat_id=conv, message_id=f"m{i}",
-                                     sender=Sender(id="bench"), text=f"{time.time_ns()} {PAD}",
-                                     sent_ms=now_ms(), is_dm=True)
-                env = Envelope(id=msg.message_id, kind="inbound", trace_id=msg.message_id,
-                               accepted_ms=now_ms(), payload=msg.model_dump(mode="json"))
+                msg = InboundMessage(
+                    channel="web",
+                    chat_id=conv,
+                    message_id=f"m{i}",
+                    sender=Sender(id="bench"),
+                    text=f"{time.time_ns()} {PAD}",
+                    sent_ms=now_ms(),
+                    is_dm=True,
+                )
+                env = Envelope(
+                    id=msg.message_id,
+                    kind="inbound",
+                    trace_id=msg.message_id,
+                    accepted_ms=now_ms(),
+                    payload=msg.model_dump(mode="json"),
+                )
                 items.append((msg.conversation, env))
             await bus.publish(Stage.ROUTE, items)
             if rate:
@@ -218,12 +237,15 @@ async def http_rate(port: int, seconds: float, concurrency: int = 64) -> float:
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits) as client:
+
         async def loop() -> None:
             nonlocal accepted
             while time.monotonic() < deadline:
-                r = await client.post(f"http://127.0.0.1:{port}/v1/messages", json=body,
-                                      headers=headers, timeout=10)
+                r = await client.post(
+                    f"http://127.0.0.1:{port}/v1/messages", json=body, headers=headers, timeout=10
+                )
                 accepted += r.status_code == 202
+
         started = time.monotonic()
         await asyncio.gather(*(loop() for _ in range(concurrency)))
     return accepted / (time.monotonic() - started)
@@ -250,16 +272,24 @@ async def main() -> None:
         await bare.mark(redis)
         calls = await command_calls(redis)
         out["bare_msgs_per_s"] = await throughput(
-            lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n)
+            lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n
+        )
         out["bare_redis_cmds_per_msg"] = (await command_calls(redis) - calls) / n
         await bare.mark(redis)
-        bare_lat = await latency_run(lambda: bare.produce(redis, lat_n, 1, args.rate),
-                                     lambda k: bare.consume(redis, k), lat_n, bare.prefix,
-                                     redis)
+        bare_lat = await latency_run(
+            lambda: bare.produce(redis, lat_n, 1, args.rate),
+            lambda k: bare.consume(redis, k),
+            lat_n,
+            bare.prefix,
+            redis,
+        )
         bare.stop()
-        print(f"bare chain ({HOPS} hops): {out['bare_msgs_per_s']:.0f} msg/s, "
-              f"p50 {percentile(bare_lat, .5):.2f} ms, p99 {percentile(bare_lat, .99):.2f} ms "
-              f"at {args.rate:.0f} msg/s", flush=True)
+        print(
+            f"bare chain ({HOPS} hops): {out['bare_msgs_per_s']:.0f} msg/s, "
+            f"p50 {percentile(bare_lat, 0.5):.2f} ms, p99 {percentile(bare_lat, 0.99):.2f} ms "
+            f"at {args.rate:.0f} msg/s",
+            flush=True,
+        )
 
         ours = Clawbus(server.url, tmp)
         await ours.start(("ingest", "router", "worker", "delivery", "scheduler"))
@@ -268,29 +298,41 @@ async def main() -> None:
         calls = await command_calls(redis)
         out["msgs_per_s"] = await throughput(
             lambda: ours.produce(bus, n, args.conversations, 100, None),
-            lambda k: ours.consume(redis, k), n)
+            lambda k: ours.consume(redis, k),
+            n,
+        )
         out["redis_cmds_per_msg"] = (await command_calls(redis) - calls) / n
         await ours.mark(redis)
         ours_lat = await latency_run(
             lambda: ours.produce(bus, lat_n, args.conversations, 1, args.rate),
-            lambda k: ours.consume(redis, k), lat_n, None, redis)
+            lambda k: ours.consume(redis, k),
+            lat_n,
+            None,
+            redis,
+        )
         ours.stop()
-        print(f"clawbus (5 services): {out['msgs_per_s']:.0f} msg/s, "
-              f"p50 {percentile(ours_lat, .5):.2f} ms, p99 {percentile(ours_lat, .99):.2f} ms",
-              flush=True)
+        print(
+            f"clawbus (5 services): {out['msgs_per_s']:.0f} msg/s, "
+            f"p50 {percentile(ours_lat, 0.5):.2f} ms, p99 {percentile(ours_lat, 0.99):.2f} ms",
+            flush=True,
+        )
 
         ingest_only = Clawbus(server.url, tmp)
         await ingest_only.start(("ingest",))
         ours_http = await http_rate(ingest_only.ports["ingest"], args.http_seconds)
         ingest_only.stop()
         port = free_port()
-        bare_http = spawn([str(BARE), "http", str(port), server.url], dict(os.environ),
-                          tmp / "bare-http.log")
+        bare_http = spawn(
+            [str(BARE), "http", str(port), server.url], dict(os.environ), tmp / "bare-http.log"
+        )
         await wait_http(port, "/docs")
         bare_rate = await http_rate(port, args.http_seconds)
         bare_http.kill()
-        print(f"HTTP ingest: {ours_http:.0f} req/s accepted; bare FastAPI+XADD: "
-              f"{bare_rate:.0f} req/s", flush=True)
+        print(
+            f"HTTP ingest: {ours_http:.0f} req/s accepted; bare FastAPI+XADD: "
+            f"{bare_rate:.0f} req/s",
+            flush=True,
+        )
 
         out.update(
             ratio=out["msgs_per_s"] / out["bare_msgs_per_s"],
@@ -302,8 +344,11 @@ async def main() -> None:
             bare_http_msgs_per_s=bare_rate,
             http_ratio=ours_http / bare_rate,
         )
-        print(f"redis commands per message: clawbus {out['redis_cmds_per_msg']:.1f}, "
-              f"bare {out['bare_redis_cmds_per_msg']:.1f}", flush=True)
+        print(
+            f"redis commands per message: clawbus {out['redis_cmds_per_msg']:.1f}, "
+            f"bare {out['bare_redis_cmds_per_msg']:.1f}",
+            flush=True,
+        )
         print(json.dumps({k: round(v, 3) for k, v in out.items()}))
     finally:
         for proc in SPAWNED:

@@ -54,7 +54,9 @@ def test_autoscaler_limits_follow_the_global_agent_cap(overlay: str) -> None:
         assert 1 <= spec["minReplicaCount"] <= expected_max
         assert spec.get("fallback", {}).get("replicas", 1) <= expected_max
         for trigger in spec["triggers"]:
-            assert trigger["type"] == "prometheus", "lanes are many streams: see the README's Deployment section"
+            assert trigger["type"] == "prometheus", (
+                "lanes are many streams: see the README's Deployment section"
+            )
             assert float(trigger["metadata"]["threshold"]) == per_replica
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         spec = hpa["spec"]

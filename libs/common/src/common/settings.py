@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         ),
     )
     anthropic_base_url: str | None = None
-    default_model: str = "claude-sonnet-4-5"
+    default_model: str = "claude-sonnet-4-6"
     echo_delay_s: float = 0.0
 
     @classmethod
