@@ -144,3 +144,14 @@ async def test_slots_never_exceed_the_cap_and_dead_holders_expire(redis: Redis, 
     assert len(held) == 3 and await b.renew(held) == []
     await b.release(held[:1])
     assert len(await a.acquire(5)) == 1
+
+
+async def test_scripts_lost_by_a_redis_restart_are_loaded_again(bus: LaneBus, redis: Redis):
+    await bus.publish(Stage.ROUTE, [("c", env(1))])
+    await redis.script_flush()
+    assert await bus.publish(Stage.ROUTE, [("c", env(2)), ("c", env(1))]) == [False, True]
+    await redis.script_flush()
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert ids(lane) == ["m1", "m2"]
+    await redis.script_flush()
+    assert await bus.finish_many([(lane, [e.id for e in lane.entries], True)]) == [1]

@@ -25,6 +25,7 @@ from common.errors import Fenced, PermanentError, RateLimited, RetryableError
 from common.keys import Stage
 from common.retry import Backoff
 from common.semaphore import Slots
+from common.settings import Settings
 
 log = logging.getLogger("clawbus.consumer")
 
@@ -40,6 +41,17 @@ class ConsumerOptions:
     grace_s: float = 20.0
     max_attempts: int = 5
     backoff: Backoff = field(default_factory=Backoff)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, concurrency: int) -> ConsumerOptions:
+        return cls(
+            concurrency=concurrency,
+            batch=settings.batch_size,
+            poll_interval_s=settings.poll_interval_s,
+            grace_s=settings.drain_grace_s,
+            max_attempts=settings.max_attempts,
+            backoff=Backoff(settings.retry_base_s, settings.retry_max_s),
+        )
 
 
 class LaneConsumer:

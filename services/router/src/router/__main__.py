@@ -9,7 +9,6 @@ from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
 from common.keys import Stage
 from common.lifecycle import Health, run_service
-from common.retry import Backoff
 from router.handler import RouteHandler
 from router.settings import RouterSettings
 
@@ -22,14 +21,7 @@ async def main() -> None:
         ctx.bus,
         Stage.ROUTE,
         RouteHandler(ctx.redis, ctx.keys, ctx.config),
-        ConsumerOptions(
-            concurrency=settings.router_concurrency,
-            batch=settings.batch_size,
-            poll_interval_s=settings.poll_interval_s,
-            grace_s=settings.drain_grace_s,
-            max_attempts=settings.max_attempts,
-            backoff=Backoff(settings.retry_base_s, settings.retry_max_s),
-        ),
+        ConsumerOptions.from_settings(settings, settings.router_concurrency),
     )
 
     async def body(stop: asyncio.Event, health: Health) -> None:

@@ -9,7 +9,6 @@ from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
 from common.keys import Stage
 from common.lifecycle import Health, run_service
-from common.retry import Backoff
 from scheduler.firing import ControlHandler, Firer
 from scheduler.settings import SchedulerSettings
 from scheduler.store import TaskStore
@@ -26,14 +25,7 @@ async def main() -> None:
         ctx.bus,
         Stage.CONTROL,
         ControlHandler(store, tz),
-        ConsumerOptions(
-            concurrency=32,
-            batch=settings.batch_size,
-            poll_interval_s=settings.poll_interval_s,
-            grace_s=settings.drain_grace_s,
-            max_attempts=settings.max_attempts,
-            backoff=Backoff(settings.retry_base_s, settings.retry_max_s),
-        ),
+        ConsumerOptions.from_settings(settings, 32),
     )
 
     async def body(stop: asyncio.Event, health: Health) -> None:

@@ -12,7 +12,6 @@ from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
 from common.keys import Stage
 from common.lifecycle import Health, run_service
-from common.retry import Backoff
 from common.semaphore import Slots
 from worker.agents import AgentDirectory
 from worker.handler import AgentHandler
@@ -46,6 +45,7 @@ async def main() -> None:
         bus=ctx.bus,
         tz=tz,
         typing_interval_s=settings.typing_interval_s,
+        typing_delay_s=settings.typing_delay_s,
     )
     handler = AgentHandler(
         runtime,
@@ -60,14 +60,7 @@ async def main() -> None:
         ctx.bus,
         Stage.AGENT,
         handler,
-        ConsumerOptions(
-            concurrency=settings.worker_concurrency,
-            batch=settings.batch_size,
-            poll_interval_s=settings.poll_interval_s,
-            grace_s=settings.drain_grace_s,
-            max_attempts=settings.max_attempts,
-            backoff=Backoff(settings.retry_base_s, settings.retry_max_s),
-        ),
+        ConsumerOptions.from_settings(settings, settings.worker_concurrency),
         mode="batch",
         slots=slots,
     )

@@ -1,4 +1,5 @@
-"""The typing indicator: published when a run starts thinking and refreshed while it does.
+"""The typing indicator: published once a run has been thinking for ``delay_s`` (a quick
+answer shows no flicker and costs no extra delivery) and refreshed while it goes on.
 
 Typing goes straight into the deliver lane (not with the run's other emits, which wait
 for the end of the run). Its ids repeat per attempt and refresh, so the lane keeps one of
@@ -24,9 +25,10 @@ log = logging.getLogger("clawbus.worker")
 
 
 class Presence:
-    def __init__(self, bus: LaneBus, interval_s: float) -> None:
+    def __init__(self, bus: LaneBus, interval_s: float, delay_s: float = 0.0) -> None:
         self.bus = bus
         self.interval_s = interval_s
+        self.delay_s = delay_s
 
     @contextlib.asynccontextmanager
     async def typing(self, turn: Turn) -> AsyncIterator[None]:
@@ -45,6 +47,9 @@ class Presence:
 
     async def _refresh(self, turn: Turn, stop: asyncio.Event) -> None:
         n = 0
+        if self.delay_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.delay_s)
         while not stop.is_set():
             out = OutboundMessage(
                 id=turn.effect_id("typing", str(turn.attempt), str(n)),

@@ -50,6 +50,7 @@ class AgentRuntime:
         bus: LaneBus,
         tz: str,
         typing_interval_s: float = 5.0,
+        typing_delay_s: float = 0.0,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.config = config
@@ -62,7 +63,7 @@ class AgentRuntime:
         self.histories = HistoryStore(redis, keys)
         self.memories = MemoryStore(redis, keys)
         self.meter = CostMeter(redis, keys)
-        self.presence = Presence(bus, typing_interval_s)
+        self.presence = Presence(bus, typing_interval_s, typing_delay_s)
         self.toolbox = default_toolbox()
 
     async def run(self, turn: Turn, *, deadline: float = float("inf")) -> Outcome:

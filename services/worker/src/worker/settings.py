@@ -20,3 +20,6 @@ class WorkerSettings(Settings):
     overload_backoff_base_s: float = 2.0
     overload_backoff_max_s: float = 60.0
     typing_interval_s: float = Field(default=5.0, gt=0, description="typing refresh period")
+    typing_delay_s: float = Field(
+        default=0.5, ge=0, description="a run shows typing only once it has taken this long"
+    )

@@ -8,11 +8,14 @@ lease decides who may read, so a new holder simply reads the group's pending ent
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from common.bus import scripts
 from common.envelope import Envelope, decode
@@ -108,6 +111,30 @@ class LaneBus:
         self._replay = redis.register_script(scripts.REPLAY)
         self._rotation = 0
 
+    async def _pipeline(
+        self,
+        calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
+        tail: Callable[[Pipeline], object] | None = None,
+    ) -> list[Any]:
+        """Run scripts (and ``tail`` commands) in one round trip, by sha.
+
+        redis-py's script pipelines ask ``SCRIPT EXISTS`` first, a second round trip every
+        time; here a script the server lost (a restart) is loaded and re-run on NOSCRIPT.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if tail is not None:
+                tail(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        for i, (script, keys, args) in enumerate(calls):
+            if isinstance(results[i], NoScriptError):
+                results[i] = await script(keys=keys, args=args)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results[: len(calls)]
+
     # -- producing ---------------------------------------------------------------------
 
     async def publish(
@@ -123,22 +150,25 @@ class LaneBus:
         groups: dict[int, list[int]] = defaultdict(list)
         for i, (lane, _) in enumerate(items):
             groups[self.keys.partition_of(lane)].append(i)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for index, positions in groups.items():
-                part = self.keys.partition(stage, index)
-                args: list[Any] = [
-                    part.lane_prefix,
-                    part.seen_prefix,
-                    self.dedup_window_ms if dedup else 0,
-                ]
-                for pos in positions:
-                    lane, env = items[pos]
-                    args += [lane, env.id, env.encode()]
-                await self._publish(keys=part.keys, args=args, client=pipe)
-            bell = self.keys.bell(stage)
+        calls = []
+        for index, positions in groups.items():
+            part = self.keys.partition(stage, index)
+            args: list[Any] = [
+                part.lane_prefix,
+                part.seen_prefix,
+                self.dedup_window_ms if dedup else 0,
+            ]
+            for pos in positions:
+                lane, env = items[pos]
+                args += [lane, env.id, env.encode()]
+            calls.append((self._publish, part.keys, args))
+        bell = self.keys.bell(stage)
+
+        def ring(pipe: Pipeline) -> None:
             pipe.lpush(bell, *([b"1"] * min(len(items), 8)))
             pipe.ltrim(bell, 0, BELL_DEPTH - 1)
-            results = await pipe.execute()
+
+        results = await self._pipeline(calls, ring)
         dups = [False] * len(items)
         for (_, positions), result in zip(groups.items(), results, strict=False):
             for pos, flag in zip(positions, result[1:], strict=True):
@@ -159,12 +189,21 @@ class LaneBus:
                 shares[i] += 1
             tried = [(p, s) for p, s in zip(candidates, shares, strict=True) if s > 0]
             untried = [p for p, s in zip(candidates, shares, strict=True) if s == 0]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for index, share in tried:
-                    part = self.keys.partition(stage, index)
-                    args: list[Any] = [part.lane_prefix, share, self.lease_ttl_ms, batch]
-                    await self._claim(keys=part.keys, args=args, client=pipe)
-                results = await pipe.execute()
+            results = await self._pipeline(
+                [
+                    (
+                        self._claim,
+                        self.keys.partition(stage, index).keys,
+                        [
+                            self.keys.partition(stage, index).lane_prefix,
+                            share,
+                            self.lease_ttl_ms,
+                            batch,
+                        ],
+                    )
+                    for index, share in tried
+                ]
+            )
             candidates = untried
             for (index, share), result in zip(tried, results, strict=True):
                 part = self.keys.partition(stage, index)
@@ -195,37 +234,28 @@ class LaneBus:
         Returns True when the lane was re-armed because more entries are waiting.
         Raises ``Fenced`` when the lease was lost.
         """
-        part = lane.partition
-        args: list[Any] = [
-            part.lane_prefix,
-            lane.lane,
-            lane.token,
-            int(release),
-            self.lease_ttl_ms,
-            *ids,
-        ]
-        result = await self._finish(keys=part.keys, args=args)
-        if int(result[0]) == -1:
+        [result] = await self.finish_many([(lane, list(ids), release)])
+        if result == -1:
             raise Fenced(f"lease on {lane.stage}:{lane.lane} lost")
-        return int(result[0]) == 2
+        return result == 2
 
     async def finish_many(
         self, items: Sequence[tuple[ClaimedLane, Sequence[str], bool]]
     ) -> list[int]:
         """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for lane, ids, release in items:
-                part = lane.partition
-                args: list[Any] = [
-                    part.lane_prefix,
-                    lane.lane,
-                    lane.token,
-                    int(release),
-                    self.lease_ttl_ms,
-                    *ids,
-                ]
-                await self._finish(keys=part.keys, args=args, client=pipe)
-            results = await pipe.execute()
+        calls = []
+        for lane, ids, release in items:
+            part = lane.partition
+            args: list[Any] = [
+                part.lane_prefix,
+                lane.lane,
+                lane.token,
+                int(release),
+                self.lease_ttl_ms,
+                *ids,
+            ]
+            calls.append((self._finish, part.keys, args))
+        results = await self._pipeline(calls)
         return [int(r[0]) for r in results]
 
     async def fail(
@@ -273,13 +303,13 @@ class LaneBus:
             by_part[lane.partition].append(lane)
         if not by_part:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for part, held in by_part.items():
-                args: list[Any] = [self.lease_ttl_ms]
-                for lane in held:
-                    args += [lane.lane, lane.token]
-                await self._renew(keys=part.keys, args=args, client=pipe)
-            results = await pipe.execute()
+        calls = []
+        for part, held in by_part.items():
+            args: list[Any] = [self.lease_ttl_ms]
+            for lane in held:
+                args += [lane.lane, lane.token]
+            calls.append((self._renew, part.keys, args))
+        results = await self._pipeline(calls)
         lost = {
             (part, _s(item))
             for part, result in zip(by_part, results, strict=True)

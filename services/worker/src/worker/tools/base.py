@@ -6,6 +6,8 @@ block; a refused or failed call is an error result the model can read and react 
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +25,19 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+@functools.cache
+def _schema(model: type[BaseModel]) -> str:
     schema = model.model_json_schema()
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
-    return schema
+    return json.dumps(schema)
+
+
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The tool's JSON schema; generated once per model (it is static), copied per use."""
+    loaded: dict[str, Any] = json.loads(_schema(model))
+    return loaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +61,14 @@ def _result(use: ContentBlock, text: str, *, error: bool = False) -> ContentBloc
 class Toolbox:
     def __init__(self, tools: list[Tool]) -> None:
         self.tools = {t.name: t for t in tools}
+        self._specs: dict[tuple[str, ...], list[ToolSpec]] = {}
 
     def specs(self, allowed: list[str]) -> list[ToolSpec]:
-        return [self.tools[name].spec for name in allowed if name in self.tools]
+        """The specs of the allowed tools, built once per allow-list (they never change)."""
+        key = tuple(allowed)
+        if key not in self._specs:
+            self._specs[key] = [self.tools[n].spec for n in allowed if n in self.tools]
+        return [spec.model_copy() for spec in self._specs[key]]
 
     async def call(self, ctx: RunContext, use: ContentBlock) -> ContentBlock:
         name = use.name or ""
