@@ -13,8 +13,9 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Response
@@ -80,6 +81,13 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield  # signals belong to run_service
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a service's ``main`` on uvloop (faster I/O; installed with uvicorn[standard])."""
+    import uvloop
+
+    uvloop.run(main())
 
 
 def bind(host: str, port: int) -> socket.socket:

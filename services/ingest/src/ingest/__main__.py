@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from common import logs
+from common import lifecycle, logs
 from common.context import Context
 from common.lifecycle import Health, run_service
 from ingest import channels
@@ -62,4 +62,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    lifecycle.run(main)

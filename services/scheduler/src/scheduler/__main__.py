@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from common import logs
+from common import lifecycle, logs
 from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
 from common.keys import Stage
@@ -42,4 +42,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    lifecycle.run(main)

@@ -7,7 +7,7 @@ import contextlib
 
 from redis.exceptions import RedisError
 
-from common import logs, metrics
+from common import lifecycle, logs, metrics
 from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
 from common.keys import Stage
@@ -80,4 +80,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    lifecycle.run(main)

@@ -7,6 +7,7 @@ appended to the history. Nothing is written until the handler commits the outcom
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -95,8 +96,12 @@ class AgentRuntime:
             return Outcome(ctx.emits, ctx.ops)
         llm = self.providers.for_agent(agent)
         model = self.providers.model_for(agent)
-        history = History() if clear else await self.histories.load(turn.session)
-        ctx.memory = await self.memories.get(turn.agent)
+        if clear:
+            history, ctx.memory = History(), await self.memories.get(turn.agent)
+        else:  # two reads, one wait
+            history, ctx.memory = await asyncio.gather(
+                self.histories.load(turn.session), self.memories.get(turn.agent)
+            )
         async with self.presence.typing(turn):
             history = await self._compact(ctx, llm, model, history, write)
             base = LLMRequest(
