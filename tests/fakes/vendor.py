@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class Scripted:
     delay_s: float = 0.0
 
 
-class VendorFake:
+class VendorFake(abc.ABC):
     """Subclasses add routes in ``routes()``; ``script(method, ...)`` queues failures."""
 
     def __init__(self) -> None:
@@ -37,8 +38,8 @@ class VendorFake:
         self.port = 0
         self._runner: web.AppRunner | None = None
 
-    def routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def routes(self, app: web.Application) -> None: ...
 
     @property
     def base(self) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from common.settings import ENV_PREFIX, FileSecretsSource
+from common.settings import ENV_PREFIX, FileFirstSettings
 
 
-class ChannelSettings(BaseSettings):
+class ChannelSettings(FileFirstSettings):
     """Credentials and endpoints of Slack, Discord and Telegram; build it in ``main()``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -47,17 +47,6 @@ class ChannelSettings(BaseSettings):
         if self.telegram_mode == "auto":
             return self.telegram_webhook_secret is not None
         return self.telegram_mode == "webhook"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, FileSecretsSource(settings_cls), env_settings, dotenv_settings)
 
 
 def secret(value: SecretStr | None) -> str | None:

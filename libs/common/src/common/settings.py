@@ -34,7 +34,23 @@ class FileSecretsSource(PydanticBaseSettingsSource):
         return values
 
 
-class Settings(BaseSettings):
+class FileFirstSettings(BaseSettings):
+    """Base of clawbus's settings classes: keyword arguments, then ``*_FILE``, then the
+    environment, then ``.env``."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, FileSecretsSource(settings_cls), env_settings, dotenv_settings)
+
+
+class Settings(FileFirstSettings):
     """Everything a clawbus process needs to know; build it in ``main()``, never at import."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -91,14 +107,3 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = None
     default_model: str = "claude-sonnet-4-6"
     echo_delay_s: float = 0.0
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, FileSecretsSource(settings_cls), env_settings, dotenv_settings)
