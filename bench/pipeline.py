@@ -175,6 +175,7 @@ class Clawbus:
     async def produce(
         self, bus: LaneBus, n: int, conversations: int, batch: int, rate: float | None
     ) -> None:
+        run = uuid.uuid4().hex[:6]  # ids are de-duplicated: every run needs its own
         for start in range(0, n, batch):
             items = []
             for i in range(start, min(n, start + batch)):
@@ -182,7 +183,7 @@ class Clawbus:
                 msg = InboundMessage(
                     channel="web",
                     chat_id=conv,
-                    message_id=f"m{i}",
+                    message_id=f"{run}-{i}",
                     sender=Sender(id="bench"),
                     text=f"{time.time_ns()} {PAD}",
                     sent_ms=now_ms(),
