@@ -38,7 +38,11 @@ class Child:
     started: float = field(default=0.0)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", self.name], env=self.env)
+        # A session of its own: Ctrl-C reaches `up` alone, which then asks each child to
+        # drain with one SIGTERM (a second signal would cut the drain short).
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.name], env=self.env, start_new_session=True
+        )
         self.started = time.monotonic()
 
 

@@ -87,7 +87,11 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run a service's ``main`` on uvloop (faster I/O; installed with uvicorn[standard])."""
     import uvloop
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        log.warning("stopped without draining (second signal)")
+        raise SystemExit(130) from None
 
 
 def bind(host: str, port: int) -> socket.socket:
