@@ -125,6 +125,10 @@ class LaneConsumer:
                 log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
                 await _wait_any(stop, within_s=backoff.delay(failures))
                 continue
+            if claimed and len(claimed) >= free:
+                # took all it could: more may be ready, so wake a peer replica for them
+                with contextlib.suppress(RedisError, OSError):
+                    await self.bus.ring(self.stage)
             for lane, slot in claimed:
                 task = asyncio.create_task(self._run_lane(lane, slot))
                 self.running[task] = (lane, slot)

@@ -165,7 +165,7 @@ class LaneBus:
         bell = self.keys.bell(stage)
 
         def ring(pipe: Pipeline) -> None:
-            pipe.lpush(bell, *([b"1"] * min(len(items), 8)))
+            pipe.lpush(bell, b"1")
             pipe.ltrim(bell, 0, BELL_DEPTH - 1)
 
         results = await self._pipeline(calls, ring)
