@@ -14,9 +14,10 @@ import httpx
 from redis.asyncio import Redis
 
 from common.envelope import derive_id
-from common.errors import PermanentError, RateLimited, RetryableError
+from common.errors import PermanentError, RetryableError
 from common.keys import Keys
 from common.messages import Destination, OutboundMessage
+from common.telegram import TelegramRefused, bot_api_result
 from delivery import chunking
 from delivery.channels.ledger import Ledger, Uncertain
 from delivery.channels.platform import REPEAT_NOTE_ROOM, PlatformChannel
@@ -41,12 +42,7 @@ def number(value: str) -> int:
         raise PermanentError(f"telegram: {value!r} is not a message or topic id") from None
 
 
-class Refused(PermanentError):
-    """Telegram answered ``ok: false`` with a 4xx: ``description`` says why."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(f"telegram: {description}")
-        self.description = description
+Refused = TelegramRefused  # Telegram answered ok: false with a 4xx
 
 
 class TelegramChannel(PlatformChannel):
@@ -91,22 +87,11 @@ class TelegramChannel(PlatformChannel):
         except httpx.TransportError as exc:
             raise Uncertain(f"telegram {method}: {exc!r}") from exc
         try:
-            data = response.json()
-        except ValueError:
-            data = {"ok": False, "description": response.text[:200]}
-        if data.get("ok"):
-            return data.get("result")
-        status = int(data.get("error_code") or response.status_code)
-        description = str(data.get("description") or f"HTTP {status}")
-        if status == 429:
-            after = (data.get("parameters") or {}).get("retry_after")
-            after = after or response.headers.get("retry-after") or 1
-            raise RateLimited(f"telegram: {description}", retry_after=float(after))
-        if status >= 500:
-            raise RetryableError(f"telegram {method}: {description}")
-        if status == 401:
-            self.problems["telegram"] = "the bot token was refused (401); check it"
-        raise Refused(description)
+            return bot_api_result(method, response)
+        except TelegramRefused as exc:
+            if exc.status == 401:
+                self.problems["telegram"] = "the bot token was refused (401); check it"
+            raise
 
     def render(self, message: OutboundMessage) -> list[str]:
         return chunking.split(message.text, LIMIT - REPEAT_NOTE_ROOM)

@@ -6,14 +6,10 @@ from typing import Any
 
 import httpx
 
-from common.errors import PermanentError, RateLimited, RetryableError
+from common.errors import RetryableError
+from common.telegram import TelegramRefused, bot_api_result
 
-
-class TelegramRefused(PermanentError):
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(f"telegram: {status} {description}")
-        self.status = status
-        self.description = description
+__all__ = ["TelegramAPI", "TelegramRefused"]
 
 
 class TelegramAPI:
@@ -31,20 +27,7 @@ class TelegramAPI:
             response = await self.client.post(method, json=payload, timeout=timeout)
         except httpx.TransportError as exc:
             raise RetryableError(f"telegram {method}: {exc!r}") from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"ok": False, "description": response.text[:200]}
-        if data.get("ok"):
-            return data.get("result")
-        status = int(data.get("error_code") or response.status_code)
-        description = str(data.get("description") or f"HTTP {status}")
-        if status == 429:
-            after = (data.get("parameters") or {}).get("retry_after") or 1
-            raise RateLimited(f"telegram {method}: {description}", retry_after=float(after))
-        if status >= 500:
-            raise RetryableError(f"telegram {method}: {description}")
-        raise TelegramRefused(status, description)
+        return bot_api_result(method, response)
 
     async def file_url(self, file_id: str) -> tuple[str, int | None]:
         """Where to download a file (valid for an hour) and its size if Telegram knows it."""
