@@ -8,13 +8,10 @@ import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,64 +20,11 @@ from aiohttp import web
 
 from clawbus.embedded import free_port
 from delivery.channels.webhook import verify
+from tests.support.processes import ServiceProcess
 
 SECRET = "sink-secret"
 TOKEN = "ingest-token"
 LABEL = re.compile(r"^\[echo provider[^\]]*\]\s*")
-
-
-@dataclass
-class Proc:
-    name: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Proc:
-        env = {**self.env, "CLAWBUS_HTTP_PORT": str(self.port)}
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", self.name], env=env, stdout=log, stderr=log
-        )
-        return self
-
-    async def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                assert self.popen is not None
-                if self.popen.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-3000:]}")
-                try:
-                    r = await client.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
-                    if r.status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready: {self.log_path.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGKILL)
-            self.popen.wait()
-
-    def terminate(self, timeout: float = 30) -> int:
-        assert self.popen is not None
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout=timeout)
-
-    def logs(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return out
 
 
 @dataclass
@@ -191,12 +135,14 @@ class Cluster:
             "CLAWBUS_LLM_PROVIDER": "echo",
             **overrides,
         }
-        self.procs: dict[str, list[Proc]] = defaultdict(list)
+        self.procs: dict[str, list[ServiceProcess]] = defaultdict(list)
         self._n = 0
 
-    def add(self, name: str, **env: str) -> Proc:
+    def add(self, name: str, **env: str) -> ServiceProcess:
         self._n += 1
-        proc = Proc(name, {**self.env, **env}, self.tmp / f"{name}-{self._n}.log")
+        proc = ServiceProcess(
+            name, {**self.env, **env}, log_path=self.tmp / f"{name}-{self._n}.log"
+        )
         self.procs[name].append(proc.start())
         return proc
 
@@ -209,17 +155,17 @@ class Cluster:
     async def ready(self) -> None:
         await asyncio.gather(
             *(
-                p.wait_ready()
+                p.wait_ready_async(60)
                 for ps in self.procs.values()
                 for p in ps
                 if p.popen and p.popen.poll() is None
             )
         )
 
-    async def restart(self, proc: Proc) -> None:
+    async def restart(self, proc: ServiceProcess) -> None:
         proc.kill()
         proc.start()
-        await proc.wait_ready()
+        await proc.wait_ready_async(60)
 
     def stop(self) -> None:
         for ps in self.procs.values():

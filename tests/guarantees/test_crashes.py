@@ -99,7 +99,7 @@ async def test_a_dead_holders_lane_resumes_within_the_lease_ttl(make_cluster, si
     cluster = make_cluster(CLAWBUS_LEASE_TTL_S="2")
     await cluster.start(ingest=1, router=1, delivery=1)
     slow = cluster.add("worker", CLAWBUS_ECHO_DELAY_S="30")
-    await slow.wait_ready()
+    await slow.wait_ready_async(60)
     async with httpx.AsyncClient() as client:
         assert (await send(client, cluster.ingest, "g8", "hello", "g8:1")).status_code == 202
     while not any(x.get("event") == "run started" for x in slow.logs()):
@@ -107,7 +107,7 @@ async def test_a_dead_holders_lane_resumes_within_the_lease_ttl(make_cluster, si
     slow.kill()
     killed_ns = time.time_ns()
     fast = cluster.add("worker", CLAWBUS_ECHO_DELAY_S="0")
-    await fast.wait_ready()
+    await fast.wait_ready_async(60)
     await sink.wait_for(lambda: "hello" in sink.echoed_texts(), timeout=30)
     [(start, _)] = run_intervals(fast.logs())["assistant|http:g8"]
     # the lease (2 s) had to lapse; a poll interval and process start-up come on top

@@ -24,7 +24,7 @@ async def test_sigterm_drains_without_loss(make_cluster, sink, service):
         # keep one ingest to talk to: stop the extra one
         victim = cluster.add("ingest") if service == "ingest" else victims[0]
         if service == "ingest":
-            await victim.wait_ready()
+            await victim.wait_ready_async(60)
         codes.append(await asyncio.to_thread(victim.terminate, 15))
 
     accepted = await drive(cluster, conversations=8, per=8, chaos=chaos)
