@@ -141,10 +141,6 @@ class Keys:
         """Marker set just before a platform send; a retry that finds it may be a duplicate."""
         return f"{self.ns}:sending:{outbound_id}"
 
-    def rate_limited(self, destination: str) -> str:
-        """Set while a destination is under a platform rate limit (value: retry-at ms)."""
-        return f"{self.ns}:ratelimit:{destination}"
-
     def webchat_history(self, conversation: str) -> str:
         """Stream of one web chat conversation: user messages and agent replies."""
         return f"{self.ns}:webchat:h:{conversation}"
@@ -177,9 +173,6 @@ class Keys:
     def history(self, session: str) -> str:
         return f"{self.ns}:history:{session}"
 
-    def history_applied(self, session: str) -> str:
-        return f"{self.ns}:history:applied:{session}"
-
     def memory(self, agent: str) -> str:
         return f"{self.ns}:memory:{agent}"
 
@@ -205,10 +198,6 @@ class Keys:
         """Hash "<agent>|<model>|<kind>" -> count; kinds: input, output, cache_read,
         cache_write (tokens) and cost_micro_usd (estimated dollars times one million)."""
         return f"{self.ns}:usage:llm"
-
-    def effects(self, session: str) -> str:
-        """Set of tool-effect ids already applied for a session (exactly-once tool effects)."""
-        return f"{self.ns}:effects:{session}"
 
     def leader(self, name: str) -> str:
         """Leader lease for a long-lived connection (one bot's gateway/socket/polling)."""
