@@ -125,7 +125,8 @@ class LaneConsumer:
                 log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
                 await _wait_any(stop, within_s=backoff.delay(failures))
                 continue
-            if claimed and len(claimed) >= free:
+            filled = len(claimed) >= free
+            if claimed and filled:
                 # took all it could: more may be ready, so wake a peer replica for them
                 with contextlib.suppress(RedisError, OSError):
                     await self.bus.ring(self.stage)
@@ -133,7 +134,9 @@ class LaneConsumer:
                 task = asyncio.create_task(self._run_lane(lane, slot))
                 self.running[task] = (lane, slot)
                 task.add_done_callback(self._done)
-            if not claimed:
+            if not filled:
+                # every ready lane was taken and the bell silenced in the same round trip:
+                # the next publish (or a re-armed lane) rings again
                 with contextlib.suppress(RedisError, OSError):
                     await _wait_any(
                         stop,
@@ -143,14 +146,14 @@ class LaneConsumer:
 
     async def _claim(self, free: int) -> list[tuple[ClaimedLane, str | None]]:
         if self.slots is None:
-            lanes = await self.bus.claim(self.stage, free, self.options.batch)
+            lanes = await self.bus.claim(self.stage, free, self.options.batch, hush=True)
             return [(lane, None) for lane in lanes]
         # Ask for no more lanes than the global cap has room for, then take a slot per
         # lane actually claimed; a lane that lost the race for the last slots goes back.
         want = min(free, await self.slots.free())
         if want <= 0:
             return []
-        lanes = await self.bus.claim(self.stage, want, self.options.batch)
+        lanes = await self.bus.claim(self.stage, want, self.options.batch, hush=True)
         if not lanes:
             return []
         try:

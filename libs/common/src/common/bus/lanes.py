@@ -115,18 +115,22 @@ class LaneBus:
         self,
         calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
         tail: Callable[[Pipeline], object] | None = None,
+        head: Callable[[Pipeline], int] | None = None,
     ) -> list[Any]:
-        """Run scripts (and ``tail`` commands) in one round trip, by sha.
+        """Run scripts (between ``head`` and ``tail`` commands) in one round trip, by sha.
 
         redis-py's script pipelines ask ``SCRIPT EXISTS`` first, a second round trip every
         time; here a script the server lost (a restart) is loaded and re-run on NOSCRIPT.
+        ``head`` queues its commands and returns how many it queued.
         """
         async with self.redis.pipeline(transaction=False) as pipe:
+            first = head(pipe) if head is not None else 0
             for script, keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
             if tail is not None:
                 tail(pipe)
             results: list[Any] = await pipe.execute(raise_on_error=False)
+        results = results[first:]
         for i, (script, keys, args) in enumerate(calls):
             if isinstance(results[i], NoScriptError):
                 results[i] = await script(keys=keys, args=args)
@@ -162,13 +166,7 @@ class LaneBus:
                 lane, env = items[pos]
                 args += [lane, env.id, env.encode()]
             calls.append((self._publish, part.keys, args))
-        bell = self.keys.bell(stage)
-
-        def ring(pipe: Pipeline) -> None:
-            pipe.lpush(bell, b"1")
-            pipe.ltrim(bell, 0, BELL_DEPTH - 1)
-
-        results = await self._pipeline(calls, ring)
+        results = await self._pipeline(calls, lambda pipe: self._ring(pipe, stage))
         dups = [False] * len(items)
         for (_, positions), result in zip(groups.items(), results, strict=False):
             for pos, flag in zip(positions, result[1:], strict=True):
@@ -177,12 +175,26 @@ class LaneBus:
 
     # -- consuming ---------------------------------------------------------------------
 
-    async def claim(self, stage: Stage, want: int, batch: int) -> list[ClaimedLane]:
-        """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each."""
+    async def claim(
+        self, stage: Stage, want: int, batch: int, *, hush: bool = False
+    ) -> list[ClaimedLane]:
+        """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each.
+
+        With ``hush`` the stage's bell is silenced in the same round trip, just before the
+        lanes are looked at: every ring until then is answered by this claim, and a publish
+        after it rings again. A claimer that took fewer than ``want`` lanes may then sleep
+        on the bell without a wasted wake-up per publish it already served.
+        """
         parts = self.keys.partitions
         self._rotation = (self._rotation + 1) % parts
         candidates = [(self._rotation + i) % parts for i in range(parts)]
         claimed: list[ClaimedLane] = []
+        bell = self.keys.bell(stage)
+
+        def silence(pipe: Pipeline) -> int:
+            pipe.delete(bell)
+            return 1
+
         while want > 0 and candidates:
             shares = [want // len(candidates)] * len(candidates)
             for i in range(want % len(candidates)):
@@ -202,8 +214,10 @@ class LaneBus:
                         ],
                     )
                     for index, share in tried
-                ]
+                ],
+                head=silence if hush else None,
             )
+            hush = False
             candidates = untried
             for (index, share), result in zip(tried, results, strict=True):
                 part = self.keys.partition(stage, index)
@@ -226,7 +240,15 @@ class LaneBus:
         await self.redis.blpop([self.keys.bell(stage)], timeout=timeout_s)
 
     async def ring(self, stage: Stage) -> None:
-        await self.redis.lpush(self.keys.bell(stage), b"1")
+        """Wake a consumer of ``stage`` (lanes became ready without a publish)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._ring(pipe, stage)
+            await pipe.execute()
+
+    def _ring(self, pipe: Pipeline, stage: Stage) -> None:
+        bell = self.keys.bell(stage)
+        pipe.lpush(bell, b"1")
+        pipe.ltrim(bell, 0, BELL_DEPTH - 1)
 
     async def finish(self, lane: ClaimedLane, ids: Iterable[str], *, release: bool = True) -> bool:
         """Ack and delete handled entries; with ``release`` give the lane up.
@@ -289,12 +311,18 @@ class LaneBus:
         result = await self._fail(keys=part.keys, args=args)
         if int(result[0]) == -1:
             raise Fenced(f"lease on {lane.stage}:{lane.lane} lost")
-        return bool(int(result[0])), int(result[1])
+        dead_lettered = bool(int(result[0]))
+        if dead_lettered:  # released at once: whatever followed the dead entries is ready
+            await self.ring(lane.stage)
+        return dead_lettered, int(result[1])
 
     async def handback(self, lane: ClaimedLane) -> None:
         """Give a lane back without acking: the next holder resumes its entries first."""
         part = lane.partition
-        await self._handback(keys=part.keys, args=[part.lane_prefix, lane.lane, lane.token])
+        await self._pipeline(
+            [(self._handback, part.keys, [part.lane_prefix, lane.lane, lane.token])],
+            lambda pipe: self._ring(pipe, lane.stage),
+        )
 
     async def renew(self, lanes: Sequence[ClaimedLane]) -> list[ClaimedLane]:
         """Extend the leases of held lanes; returns the lanes whose lease was lost."""

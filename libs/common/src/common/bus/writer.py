@@ -90,6 +90,12 @@ class BatchWriter:
                 if not item.done.done():
                     item.done.set_exception(exc)
             return
+        rearmed = {
+            item.lane.stage for item, result in zip(pending, results, strict=True) if result == 2
+        }
+        for stage in rearmed:  # entries arrived while the lane was held: wake a consumer
+            with contextlib.suppress(Exception):
+                await self.bus.ring(stage)
         for item, result in zip(pending, results, strict=True):
             if item.done.done():
                 continue
