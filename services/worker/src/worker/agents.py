@@ -53,7 +53,10 @@ class AgentDirectory:
         self.keys = keys
 
     async def snapshot(self) -> Agents:
-        raw: dict[bytes | str, bytes | str] = await self.redis.hgetall(self.keys.runtime_agents)
+        return self.parse(await self.redis.hgetall(self.keys.runtime_agents))
+
+    def parse(self, raw: dict[bytes, bytes] | dict[bytes | str, bytes | str]) -> Agents:
+        """The directory from the runtime-agents hash as read."""
         runtime = {
             k.decode() if isinstance(k, bytes) else k: RuntimeAgent.model_validate_json(v)
             for k, v in raw.items()

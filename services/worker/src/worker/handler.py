@@ -18,6 +18,7 @@ from common.bus.writer import Emit
 from common.errors import RateLimited, RetryableError
 from worker.journal import Journal, Outcome
 from worker.llm.errors import ModelRejected
+from worker.reads import RunReads, read_run
 from worker.runtime import AgentRuntime
 from worker.turn import Turn, parse_turn
 
@@ -41,10 +42,10 @@ class AgentHandler:
 
     async def __call__(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
         turn = parse_turn(lane.lane, entries)
-        recorded = await self.journal.recorded(turn)
-        if recorded is not None:
+        reads = await read_run(self.journal.redis, self.journal.keys, turn)
+        if reads.record is not None:
             log.info("run replayed", extra={"session": turn.session, "run_id": turn.run_id})
-            return recorded
+            return self.journal.decode(reads.record)
         started = time.monotonic()
         log.info(
             "run started",
@@ -60,7 +61,7 @@ class AgentHandler:
         metrics.AGENT_RUNS_IN_FLIGHT.inc()
         result = "error"
         try:
-            outcome, result = await self._think(turn)
+            outcome, result = await self._think(turn, reads)
             return await self.journal.commit(turn, outcome)
         finally:
             metrics.AGENT_RUNS_IN_FLIGHT.dec()
@@ -78,11 +79,11 @@ class AgentHandler:
                 },
             )
 
-    async def _think(self, turn: Turn) -> tuple[Outcome, str]:
+    async def _think(self, turn: Turn, reads: RunReads) -> tuple[Outcome, str]:
         try:
             deadline = time.monotonic() + self.timeout_s
             outcome = await asyncio.wait_for(
-                self.runtime.run(turn, deadline=deadline), self.timeout_s
+                self.runtime.run(turn, deadline=deadline, reads=reads), self.timeout_s
             )
         except TimeoutError:
             return self.runtime.stopped(turn, TIMEOUT_TEXT, keep_inputs=True), "timeout"

@@ -106,7 +106,11 @@ class HistoryStore:
         self.keys = keys
 
     async def load(self, session: str) -> History:
-        raw: list[bytes | str] = await self.redis.lrange(self.keys.history(session), 0, -1)
+        return self.parse(await self.redis.lrange(self.keys.history(session), 0, -1))
+
+    @staticmethod
+    def parse(raw: list[bytes] | list[bytes | str]) -> History:
+        """A history from its list as read."""
         return History([HistoryItem.model_validate_json(r) for r in raw])
 
 

@@ -1,18 +1,23 @@
 """A run's outcome, committed exactly once: its state changes and the record of its emits.
 
-A run changes nothing in Redis while it thinks. At its end, one optimistic transaction
-(WATCH/MULTI) applies every state change (history, memory, approvals, ...) together with
-a record of the run's emits under the run id. A worker that dies before the transaction
-leaves nothing behind, and the next holder runs the turn afresh; one that dies after it
-leaves the record, and the next holder replays the recorded emits without thinking again
-(the lanes drop the emits that were already published).
+A run changes nothing in Redis while it thinks. At its end, one atomic step applies every
+state change (history, memory, approvals, ...) together with a record of the run's emits
+under the run id. A worker that dies before it leaves nothing behind, and the next holder
+runs the turn afresh; one that dies after it leaves the record, and the next holder
+replays the recorded emits without thinking again (the lanes drop the emits that were
+already published).
+
+The atomic step is a script when every change is a blind write (the common case: history
+appended, reply address set) — one round trip, no connection held between commands — and
+an optimistic transaction (WATCH/MULTI) when a change must read the current value first
+(memory edits, approval decisions).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -28,6 +33,22 @@ log = logging.getLogger("clawbus.worker")
 # A record is needed only between a commit and the ack of its entries (a crash window of
 # seconds); a day covers any retry the lanes can make.
 RUN_RECORD_TTL_S = 24 * 3600
+
+# KEYS[1]: the run record; KEYS[2..]: the keys the writes touch.
+# ARGV: record value, record ttl (s), then per write: argc, command, args...
+# Returns the prior record if the run was committed already (and writes nothing).
+COMMIT = """
+local prior = redis.call('GET', KEYS[1])
+if prior then return prior end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
 
 
 class StateOp(Protocol):
@@ -56,16 +77,20 @@ class Journal:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
+        self._commit = redis.register_script(COMMIT)
 
-    async def recorded(self, turn: Turn) -> list[Emit] | None:
-        raw: bytes | str | None = await self.redis.get(self.keys.run(turn.session, turn.run_id))
-        return emit_codec.decode(raw) if raw is not None else None
+    @staticmethod
+    def decode(record: bytes | str) -> list[Emit]:
+        """The emits of a run record as read."""
+        return emit_codec.decode(record)
 
     async def commit(self, turn: Turn, outcome: Outcome) -> list[Emit]:
         """Apply the outcome once; returns the emits to publish (the recorded ones if this
         run was already committed by an earlier holder)."""
         record = self.keys.run(turn.session, turn.run_id)
         watched = [record, *(k for op in outcome.ops for k in op.watch())]
+        if len(watched) == 1:
+            return await self._commit_blind(turn, record, outcome)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -84,6 +109,22 @@ class Journal:
                     return outcome.emits
                 except WatchError:
                     continue
+
+    async def _commit_blind(self, turn: Turn, record: str, outcome: Outcome) -> list[Emit]:
+        """Commit writes that need no read, in one script call."""
+        recorder = self.redis.pipeline(transaction=False)
+        for op in outcome.ops:
+            op.write(recorder)
+        writes = [args for args, _ in recorder.command_stack]
+        keys = [record, *(str(args[1]) for args in writes)]
+        argv: list[Any] = [emit_codec.encode(outcome.emits), self.ttl_s]
+        for args in writes:
+            argv += [len(args), *args]
+        prior = await self._commit(keys=keys, args=argv)
+        if prior is not None:
+            log.info("run already committed", extra={"session": turn.session})
+            return emit_codec.decode(prior)
+        return outcome.emits
 
 
 @dataclass

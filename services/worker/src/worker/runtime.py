@@ -7,7 +7,6 @@ appended to the history. Nothing is written until the handler commits the outcom
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -33,6 +32,7 @@ from worker.memory import MemoryStore
 from worker.presence import Presence
 from worker.prompt import context_system, describe, render_inputs, stable_system
 from worker.providers import Providers
+from worker.reads import RunReads, read_run
 from worker.tools import default_toolbox
 from worker.turn import Turn, is_agent
 
@@ -67,8 +67,13 @@ class AgentRuntime:
         self.presence = Presence(bus, typing_interval_s, typing_delay_s)
         self.toolbox = default_toolbox()
 
-    async def run(self, turn: Turn, *, deadline: float = float("inf")) -> Outcome:
-        agents = await self.directory.snapshot()
+    async def run(
+        self, turn: Turn, *, deadline: float = float("inf"), reads: RunReads | None = None
+    ) -> Outcome:
+        """Run ``turn``; ``reads`` are its pre-run reads if the caller already has them."""
+        if reads is None:
+            reads = await read_run(self.redis, self.keys, turn)
+        agents = self.directory.parse(reads.agents)
         agent = agents.get(turn.agent)
         if agent is None:
             raise PermanentError(f"no agent named {turn.agent!r}")
@@ -96,12 +101,8 @@ class AgentRuntime:
             return Outcome(ctx.emits, ctx.ops)
         llm = self.providers.for_agent(agent)
         model = self.providers.model_for(agent)
-        if clear:
-            history, ctx.memory = History(), await self.memories.get(turn.agent)
-        else:  # two reads, one wait
-            history, ctx.memory = await asyncio.gather(
-                self.histories.load(turn.session), self.memories.get(turn.agent)
-            )
+        history = History() if clear else HistoryStore.parse(reads.history)
+        ctx.memory = reads.memory.decode() if reads.memory else ""
         async with self.presence.typing(turn):
             history = await self._compact(ctx, llm, model, history, write)
             base = LLMRequest(
