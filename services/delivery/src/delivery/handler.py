@@ -13,10 +13,12 @@ import time
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from common import metrics
 from common.bus import ClaimedLane, Entry
 from common.bus.writer import Emit
+from common.coalesce import Coalescer
 from common.config import Config
 from common.envelope import Envelope, derive_id, now_ms
 from common.errors import PermanentError, RateLimited, RetryableError
@@ -38,6 +40,7 @@ class DeliverHandler:
         self.keys = keys
         self.config = config
         self.channels = channels
+        self.batch = Coalescer(redis)  # receipts of lanes sending at once share round trips
 
     async def __call__(self, lane: ClaimedLane, entry: Entry) -> list[Emit]:
         env = entry.envelope
@@ -56,10 +59,13 @@ class DeliverHandler:
         if msg.action == "typing":
             await self._send(channel, msg)
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self.keys.receipt(msg.id))
-            pipe.set(self.keys.sending(msg.id), b"1", nx=True, ex=RECEIPT_TTL_S)
-            receipt, first = await pipe.execute()
+        outbound_id = msg.id
+
+        def check(pipe: Pipeline) -> None:
+            pipe.get(self.keys.receipt(outbound_id))
+            pipe.set(self.keys.sending(outbound_id), b"1", nx=True, ex=RECEIPT_TTL_S)
+
+        receipt, first = await self.batch.run(check)
         if receipt is not None:
             metrics.DELIVERIES.labels(channel.name, "duplicate_skipped").inc()
             return []
@@ -71,8 +77,9 @@ class DeliverHandler:
         except PermanentError as exc:
             metrics.DELIVERY_ERRORS.labels(channel.name, "permanent").inc()
             return self._report(env, msg, str(exc))
-        await self.redis.set(
-            self.keys.receipt(msg.id), orjson.dumps(sent.platform_ids), ex=RECEIPT_TTL_S
+        receipt_value = orjson.dumps(sent.platform_ids)
+        await self.batch.run(
+            lambda pipe: pipe.set(self.keys.receipt(outbound_id), receipt_value, ex=RECEIPT_TTL_S)
         )
         metrics.DELIVERIES.labels(channel.name, "ok").inc()
         metrics.END_TO_END_SECONDS.labels(channel.name).observe(

@@ -8,6 +8,7 @@ import contextlib
 from redis.exceptions import RedisError
 
 from common import lifecycle, logs, metrics
+from common.coalesce import Coalescer
 from common.consumer import ConsumerOptions, LaneConsumer
 from common.context import Context, observe_stage
 from common.keys import Stage
@@ -36,6 +37,7 @@ async def main() -> None:
     ctx = Context.create(settings)
     providers = Providers(settings)
     tz = ctx.config.timezone if ctx.config.timezone != "UTC" else settings.timezone
+    batch = Coalescer(ctx.redis)
     runtime = AgentRuntime(
         config=ctx.config,
         directory=AgentDirectory(ctx.config, ctx.redis, ctx.keys),
@@ -49,7 +51,7 @@ async def main() -> None:
     )
     handler = AgentHandler(
         runtime,
-        Journal(ctx.redis, ctx.keys),
+        Journal(ctx.redis, ctx.keys, batch=batch),
         timeout_s=settings.agent_run_timeout_s,
         max_attempts=settings.max_attempts,
     )

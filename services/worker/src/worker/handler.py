@@ -42,7 +42,7 @@ class AgentHandler:
 
     async def __call__(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
         turn = parse_turn(lane.lane, entries)
-        reads = await read_run(self.journal.redis, self.journal.keys, turn)
+        reads = await read_run(self.journal.batch, self.journal.keys, turn)
         if reads.record is not None:
             log.info("run replayed", extra={"session": turn.session, "run_id": turn.run_id})
             return self.journal.decode(reads.record)

@@ -24,6 +24,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from common.bus.writer import Emit
+from common.coalesce import Coalescer
 from common.keys import Keys
 from worker import emits as emit_codec
 from worker.turn import Turn
@@ -73,10 +74,18 @@ class Outcome:
 
 
 class Journal:
-    def __init__(self, redis: Redis, keys: Keys, *, ttl_s: int = RUN_RECORD_TTL_S) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        ttl_s: int = RUN_RECORD_TTL_S,
+        batch: Coalescer | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
+        self.batch = batch or Coalescer(redis)
         self._commit = redis.register_script(COMMIT)
 
     @staticmethod
@@ -120,7 +129,7 @@ class Journal:
         argv: list[Any] = [emit_codec.encode(outcome.emits), self.ttl_s]
         for args in writes:
             argv += [len(args), *args]
-        prior = await self._commit(keys=keys, args=argv)
+        prior = await self.batch.script(self._commit, keys, argv)
         if prior is not None:
             log.info("run already committed", extra={"session": turn.session})
             return emit_codec.decode(prior)

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from common.bus import LaneBus
 from common.bus.writer import Emit
+from common.coalesce import Coalescer
 from common.config import Config
 from common.envelope import now_ms
 from common.errors import PermanentError
@@ -66,13 +67,14 @@ class AgentRuntime:
         self.meter = CostMeter(redis, keys)
         self.presence = Presence(bus, typing_interval_s, typing_delay_s)
         self.toolbox = default_toolbox()
+        self.batch = Coalescer(redis)
 
     async def run(
         self, turn: Turn, *, deadline: float = float("inf"), reads: RunReads | None = None
     ) -> Outcome:
         """Run ``turn``; ``reads`` are its pre-run reads if the caller already has them."""
         if reads is None:
-            reads = await read_run(self.redis, self.keys, turn)
+            reads = await read_run(self.batch, self.keys, turn)
         agents = self.directory.parse(reads.agents)
         agent = agents.get(turn.agent)
         if agent is None:
