@@ -75,6 +75,7 @@ class LaneConsumer:
         self.running: dict[asyncio.Task[None], tuple[ClaimedLane, str | None]] = {}
         self.consuming = False
         self._freed = asyncio.Event()
+        self._releasing: list[str] = []
         self._stop = asyncio.Event()
         # export every series of this stage from the start, so increase() sees the first one
         for counter in (metrics.RETRIES, metrics.DEAD_LETTERS, metrics.FENCED):
@@ -150,7 +151,10 @@ class LaneConsumer:
             return [(lane, None) for lane in lanes]
         # Ask for no more lanes than the global cap has room for, then take a slot per
         # lane actually claimed; a lane that lost the race for the last slots goes back.
-        want = min(free, await self.slots.free())
+        room = self.slots.room
+        if room is None or room < free:
+            room = await self.slots.free()
+        want = min(free, room)
         if want <= 0:
             return []
         lanes = await self.bus.claim(self.stage, want, self.options.batch, hush=True)
@@ -169,15 +173,19 @@ class LaneConsumer:
     def _done(self, task: asyncio.Task[None]) -> None:
         _, slot = self.running.pop(task, (None, None))
         if slot is not None and self.slots is not None:
-            asyncio.get_running_loop().create_task(self._release_slot(slot))
+            if not self._releasing:  # the first of this loop turn: one release for all
+                asyncio.get_running_loop().create_task(self._release_slots())
+            self._releasing.append(slot)
         self._freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("lane task crashed", exc_info=task.exception())
 
-    async def _release_slot(self, slot: str) -> None:
+    async def _release_slots(self) -> None:
         assert self.slots is not None
+        await asyncio.sleep(0)
+        slots, self._releasing = self._releasing, []
         with contextlib.suppress(RedisError, OSError):
-            await self.slots.release([slot])
+            await self.slots.release(slots)
 
     async def _drain(self) -> None:
         if self.running:
