@@ -211,11 +211,11 @@ class WebChatHub:
                 "client_id": client_id,
                 "user": user,
             }
-            entry_id = await self.streams.append(
-                self.keys.webchat_history(conv), fields, maxlen=HISTORY_MAXLEN
-            )
-            await self.streams.append(
-                self.keys.webchat_events, {**fields, "conv": conv, "id": entry_id}, maxlen=10_000
+            await self.streams.append_linked(
+                (self.keys.webchat_history(conv), HISTORY_MAXLEN),
+                (self.keys.webchat_events, 10_000),
+                fields,
+                {"conv": conv},
             )
             await self.conversations.touch(user, conv, title=text[:TITLE_CHARS])
         await ws.send_text(

@@ -15,11 +15,27 @@ def _s(value: Any) -> str:
 StreamEntry = tuple[str, dict[str, str]]
 
 
+# KEYS: a history stream, a feed stream. ARGV: history maxlen, feed maxlen, the feed's
+# extra field pairs count, those pairs, then the entry's field pairs.
+# Appends the entry to the history, then to the feed with the history entry's id as "id".
+_APPEND_LINKED = """
+local extra = tonumber(ARGV[3])
+local fields = {unpack(ARGV, 4 + 2 * extra)}
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+for i = 4, 3 + 2 * extra do table.insert(fields, ARGV[i]) end
+table.insert(fields, 'id')
+table.insert(fields, id)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+return id
+"""
+
+
 class Streams:
     """Append, range and tail plain streams; the only other place stream commands live."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._append_linked = redis.register_script(_APPEND_LINKED)
 
     async def append(
         self, stream: str, fields: Mapping[str, str | bytes], *, maxlen: int = 1000
@@ -27,15 +43,22 @@ class Streams:
         entry_id = await self.redis.xadd(stream, dict(fields), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
         return _s(entry_id)
 
-    async def append_many(
-        self, items: list[tuple[str, Mapping[str, str | bytes], int]]
-    ) -> list[str]:
-        """Append to several streams in one round trip: ``(stream, fields, maxlen)``."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, fields, maxlen in items:
-                pipe.xadd(stream, dict(fields), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
-            ids = await pipe.execute()
-        return [_s(i) for i in ids]
+    async def append_linked(
+        self,
+        history: tuple[str, int],
+        feed: tuple[str, int],
+        fields: Mapping[str, str | bytes],
+        extra: Mapping[str, str | bytes],
+    ) -> str:
+        """Append ``fields`` to a history stream and, in the same step, to a feed stream
+        with ``extra`` and the history entry's id as ``id``; each ``(stream, maxlen)``.
+        Returns the history entry's id."""
+        args: list[str | bytes | int] = [history[1], feed[1], len(extra)]
+        for pairs in (extra, fields):
+            for k, v in pairs.items():
+                args += [k, v]
+        entry_id = await self._append_linked(keys=[history[0], feed[0]], args=args)
+        return _s(entry_id)
 
     async def range(
         self, stream: str, *, after: str | None = None, count: int = 200

@@ -42,13 +42,11 @@ class WebChatChannel:
             "outbound_id": message.id,
             "possible_duplicate": "1" if message.possible_duplicate else "0",
         }
-        entry_id = await self.streams.append(
-            self.keys.webchat_history(conv), fields, maxlen=HISTORY_MAXLEN
-        )
-        await self.streams.append(
-            self.keys.webchat_events,
-            {**fields, "conv": conv, "id": entry_id},
-            maxlen=EVENTS_MAXLEN,
+        entry_id = await self.streams.append_linked(
+            (self.keys.webchat_history(conv), HISTORY_MAXLEN),
+            (self.keys.webchat_events, EVENTS_MAXLEN),
+            fields,
+            {"conv": conv},
         )
         return DeliveryReceipt(platform_ids=[entry_id])
 
