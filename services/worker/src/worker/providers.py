@@ -6,7 +6,6 @@ from common.config import AgentConfig
 from common.errors import PermanentError
 from common.ports import LLM
 from common.retry import Backoff
-from worker.llm.anthropic import AnthropicLLM
 from worker.llm.echo import EchoLLM
 from worker.llm.openai import OpenAICompatibleLLM
 from worker.settings import WorkerSettings
@@ -54,6 +53,10 @@ class Providers:
         if kind == "anthropic":
             if s.anthropic_api_key is None:
                 raise ProviderError("provider anthropic needs ANTHROPIC_API_KEY")
+            # imported here: the SDK's types take over a second to import, which every
+            # worker start (and restart after a crash) would pay without using them
+            from worker.llm.anthropic import AnthropicLLM
+
             return AnthropicLLM(
                 s.anthropic_api_key.get_secret_value(),
                 base_url=base_url or s.anthropic_base_url,
