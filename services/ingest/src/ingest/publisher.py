@@ -51,6 +51,8 @@ class Publisher:
         self.retry_after_s = retry_after_s
         self.backlog = 0
         self.redis_ok = True
+        self._pending: list[tuple[str, Envelope, asyncio.Future[bool]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def refresh(self, stop: asyncio.Event, interval_s: float = 0.2) -> None:
         """Keep the backlog figure fresh so each request checks it without a round trip."""
@@ -87,7 +89,7 @@ class Publisher:
             payload=msg.model_dump(mode="json"),
         )
         try:
-            [dup] = await self.bus.publish(Stage.ROUTE, [(msg.conversation, env)])
+            dup = await self._publish(msg.conversation, env)
         except (RedisError, OSError) as exc:
             self.redis_ok = False
             metrics.INGEST_REQUESTS.labels(msg.channel, "unavailable").inc()
@@ -108,3 +110,31 @@ class Publisher:
             },
         )
         return Accepted(msg.message_id, dup, env.trace_id)
+
+    async def _publish(self, lane: str, env: Envelope) -> bool:
+        """Publish with the requests that arrived in the same loop turn: one round trip and
+        one bell for all of them. Returns whether it was a duplicate."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((lane, env, done))
+        return await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[str, Envelope, asyncio.Future[bool]]]) -> None:
+        try:
+            dups = await self.bus.publish(Stage.ROUTE, [(lane, env) for lane, env, _ in batch])
+        except Exception as exc:  # every request of the batch answers 503
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for (_, _, done), dup in zip(batch, dups, strict=True):
+            if not done.done():
+                done.set_result(dup)
