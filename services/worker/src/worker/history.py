@@ -7,6 +7,7 @@ turns that compaction folded away. Writes happen only in a run's commit (see jou
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,7 +112,13 @@ class HistoryStore:
     @staticmethod
     def parse(raw: list[bytes] | list[bytes | str]) -> History:
         """A history from its list as read."""
-        return History([HistoryItem.model_validate_json(r) for r in raw])
+        return History([_parse_item(r) for r in raw])
+
+
+# Every run reads its session's whole history, and all but the newest items were parsed by
+# the runs before: an item's JSON never changes once written, so its parse is kept (items
+# are treated as read-only everywhere). Bounded, so idle sessions' items age out.
+_parse_item = functools.lru_cache(maxsize=4096)(HistoryItem.model_validate_json)
 
 
 @dataclass
