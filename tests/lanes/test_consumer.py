@@ -14,6 +14,7 @@ from common.envelope import Envelope
 from common.errors import PermanentError, RetryableError
 from common.keys import Keys, Stage
 from common.retry import Backoff
+from common.semaphore import Slots
 
 
 def env(i: str) -> Envelope:
@@ -121,3 +122,38 @@ async def test_shutdown_hands_back_unfinished_lanes(redis: Redis, keys: Keys):
     # handed back long before the 30 s lease would have expired, nothing charged
     [lane] = await bus.claim(Stage.AGENT, 1, 10)
     assert [e.envelope.id for e in lane.entries] == ["x"] and lane.entries[0].attempts == 0
+
+
+async def test_capped_runs_give_their_slots_back_with_their_last_commit(
+    redis: Redis, keys: Keys, bus: LaneBus
+):
+    slots = Slots(redis, keys.agent_slots, cap=2, ttl_s=30)
+    released_alone: list[list[str]] = []
+    release = slots.release
+
+    async def spy(ids: list[str]) -> None:  # the fallback path, when no commit carried it
+        if ids:
+            released_alone.append(ids)
+        await release(ids)
+
+    slots.release = spy  # type: ignore[method-assign]
+    in_flight, most, handled = 0, 0, 0
+    done = asyncio.Event()
+
+    async def handler(lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+        nonlocal in_flight, most, handled
+        in_flight += 1
+        most = max(most, in_flight, await slots.in_use())
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        handled += len(entries)
+        if handled == 12:
+            done.set()
+        return []
+
+    await bus.publish(Stage.AGENT, [(f"s{i}", env(f"e{i}")) for i in range(12)])
+    consumer = LaneConsumer(bus, Stage.AGENT, handler, options(), mode="batch", slots=slots)
+    await run_until(consumer, done)
+    assert most <= 2
+    assert await slots.in_use() == 0  # every slot went back
+    assert released_alone == []  # each with its lane's final commit, no round trip of its own

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from common import metrics
@@ -76,6 +77,9 @@ class LaneConsumer:
         self.consuming = False
         self._freed = asyncio.Event()
         self._releasing: list[str] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._slot_of: dict[tuple[str, str], str] = {}  # (lane, token) -> its global slot
+        self._returned: set[str] = set()
         self._stop = asyncio.Event()
         # export every series of this stage from the start, so increase() sees the first one
         for counter in (metrics.RETRIES, metrics.DEAD_LETTERS, metrics.FENCED):
@@ -132,6 +136,8 @@ class LaneConsumer:
                 with contextlib.suppress(RedisError, OSError):
                     await self.bus.ring(self.stage)
             for lane, slot in claimed:
+                if slot is not None:
+                    self._slot_of[lane.lane, lane.token] = slot
                 task = asyncio.create_task(self._run_lane(lane, slot))
                 self.running[task] = (lane, slot)
                 task.add_done_callback(self._done)
@@ -172,9 +178,13 @@ class LaneConsumer:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         _, slot = self.running.pop(task, (None, None))
-        if slot is not None and self.slots is not None:
+        if slot in self._returned:  # went back with the lane's last commit
+            self._returned.discard(slot)
+        elif slot is not None and self.slots is not None:
             if not self._releasing:  # the first of this loop turn: one release for all
-                asyncio.get_running_loop().create_task(self._release_slots())
+                release = asyncio.get_running_loop().create_task(self._release_slots())
+                self._background.add(release)
+                release.add_done_callback(self._background.discard)
             self._releasing.append(slot)
         self._freed.set()
         if not task.cancelled() and task.exception() is not None:
@@ -243,6 +253,7 @@ class LaneConsumer:
             metrics.FENCED.labels(stage).inc()
             metrics.MESSAGES.labels(stage, "fenced").inc(len(lane.entries))
         finally:
+            self._slot_of.pop((lane.lane, lane.token), None)
             metrics.HANDLER_SECONDS.labels(stage).observe(time.monotonic() - started)
 
     def _poison(self, entry: Entry) -> str | None:
@@ -300,7 +311,24 @@ class LaneConsumer:
     ) -> None:
         if not ids and not release:
             return
-        rearmed = await self.writer.commit(lane, ids, emits, release=release)
+        # the lane's last commit gives its global slot back in the same round trip
+        slot = (
+            self._slot_of.get((lane.lane, lane.token))
+            if release and self.slots is not None
+            else None
+        )
+        slots = self.slots
+
+        def give_back(pipe: Pipeline) -> None:
+            assert slots is not None and slot is not None
+            slots.queue_release(pipe, [slot])
+
+        rearmed = await self.writer.commit(
+            lane, ids, emits, release=release, also=give_back if slot else None
+        )
+        if slot is not None and slots is not None:
+            self._returned.add(slot)
+            slots.released(1)
         metrics.MESSAGES.labels(self.stage.value, "ok").inc(len(ids))
         if rearmed:
             self._freed.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from common.bus import scripts
 
@@ -45,8 +46,16 @@ class Slots:
     async def release(self, ids: list[str]) -> None:
         if ids:
             await self.redis.zrem(self.key, *ids)
-            if self.room is not None:
-                self.room = min(self.cap, self.room + len(ids))
+            self.released(len(ids))
+
+    def queue_release(self, pipe: Pipeline, ids: list[str]) -> None:
+        """Queue the release of ``ids`` in someone else's round trip; call ``released``
+        once it went through."""
+        pipe.zrem(self.key, *ids)
+
+    def released(self, n: int) -> None:
+        if self.room is not None:
+            self.room = min(self.cap, self.room + n)
 
     async def renew(self, ids: list[str]) -> list[str]:
         if not ids:

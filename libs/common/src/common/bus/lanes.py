@@ -262,9 +262,13 @@ class LaneBus:
         return result == 2
 
     async def finish_many(
-        self, items: Sequence[tuple[ClaimedLane, Sequence[str], bool]]
+        self,
+        items: Sequence[tuple[ClaimedLane, Sequence[str], bool]],
+        tail: Callable[[Pipeline], object] | None = None,
     ) -> list[int]:
-        """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2."""
+        """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2.
+
+        ``tail`` queues commands that ride in the same round trip, after the finishes."""
         calls = []
         for lane, ids, release in items:
             part = lane.partition
@@ -277,7 +281,7 @@ class LaneBus:
                 *ids,
             ]
             calls.append((self._finish, part.keys, args))
-        results = await self._pipeline(calls)
+        results = await self._pipeline(calls, tail)
         return [int(r[0]) for r in results]
 
     async def fail(

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from redis.asyncio.client import Pipeline
 
 from common.bus.lanes import ClaimedLane, LaneBus
 from common.envelope import Envelope
@@ -34,6 +37,7 @@ class _Commit:
     ids: list[str]
     release: bool
     emits: list[Emit]
+    also: Callable[[Pipeline], object] | None
     done: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -57,10 +61,18 @@ class BatchWriter:
                 await self._task
 
     async def commit(
-        self, lane: ClaimedLane, ids: list[str], emits: list[Emit], *, release: bool
+        self,
+        lane: ClaimedLane,
+        ids: list[str],
+        emits: list[Emit],
+        *,
+        release: bool,
+        also: Callable[[Pipeline], object] | None = None,
     ) -> bool:
-        """Publish ``emits``, then ack ``ids``. Returns True if the lane was re-armed."""
-        item = _Commit(lane, ids, release, emits)
+        """Publish ``emits``, then ack ``ids``; ``also`` queues blind writes that go with
+        the ack (they are sent only if the emits landed). Returns True if the lane was
+        re-armed."""
+        item = _Commit(lane, ids, release, emits, also)
         self._queue.append(item)
         self._wake.set()
         return await item.done
@@ -79,11 +91,20 @@ class BatchWriter:
             if err is not None and not item.done.done():
                 item.done.set_exception(err)
         pending = [item for item, err in zip(batch, ok, strict=True) if err is None]
-        if not pending:
-            return
+        if pending:
+            await self._finish(pending)
+
+    async def _finish(self, pending: list[_Commit]) -> None:
+        extras = [item.also for item in pending if item.also is not None]
+
+        def tail(pipe: Pipeline) -> None:
+            for also in extras:
+                also(pipe)
+
         try:
             results = await self.bus.finish_many(
-                [(item.lane, item.ids, item.release) for item in pending]
+                [(item.lane, item.ids, item.release) for item in pending],
+                tail if extras else None,
             )
         except Exception as exc:  # connection trouble: every lane retries
             for item in pending:
