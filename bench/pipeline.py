@@ -30,6 +30,7 @@ from common.bus import LaneBus
 from common.envelope import Envelope, now_ms
 from common.keys import Keys, Stage
 from common.messages import InboundMessage, Sender
+from common.settings import Settings
 
 HOPS = 3  # router, worker, delivery: each reads a lane and writes the next
 BARE = Path(__file__).with_name("bare.py")
@@ -37,6 +38,21 @@ PAD = "x" * 160
 
 
 SPAWNED: list[subprocess.Popen[bytes]] = []
+
+
+class Pace:
+    """Sends message ``i`` at ``i / rate`` seconds from the start (a steady rate however
+    long each send takes); no pacing without a rate."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.start = time.monotonic()
+
+    async def until(self, i: int) -> None:
+        if self.rate:
+            delay = self.start + i / self.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -106,13 +122,13 @@ class BareChain:
             p.wait()
 
     async def produce(self, redis: Redis, n: int, batch: int, rate: float | None) -> None:
+        pace = Pace(rate)
         for start in range(0, n, batch):
+            await pace.until(start)
             async with redis.pipeline(transaction=False) as pipe:
                 for i in range(start, min(n, start + batch)):
                     pipe.xadd(self.stream(0), {"c": f"b{i % 1000}", "t": time.time_ns(), "p": PAD})
                 await pipe.execute()
-            if rate:
-                await asyncio.sleep(batch / rate)
 
     async def mark(self, redis: Redis) -> None:
         self.after = await last_id(redis, self.stream(HOPS))
@@ -136,7 +152,8 @@ class BareChain:
 class Clawbus:
     def __init__(self, url: str, tmp: Path) -> None:
         self.ns = f"bench{uuid.uuid4().hex[:6]}"
-        self.keys = Keys(self.ns, 4)
+        partitions = int(os.environ.get("CLAWBUS_PARTITIONS", Settings().partitions))
+        self.keys = Keys(self.ns, partitions)
         self.tmp = tmp
         self.env = {
             **os.environ,
@@ -152,6 +169,7 @@ class Clawbus:
             "CLAWBUS_BATCH_SIZE": "100",
             "CLAWBUS_BACKLOG_LIMIT": "100000000",
             "CLAWBUS_INGEST_TOKEN": "bench",
+            "CLAWBUS_PARTITIONS": str(partitions),
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.after = "0"
@@ -176,7 +194,9 @@ class Clawbus:
         self, bus: LaneBus, n: int, conversations: int, batch: int, rate: float | None
     ) -> None:
         run = uuid.uuid4().hex[:6]  # ids are de-duplicated: every run needs its own
+        pace = Pace(rate)
         for start in range(0, n, batch):
+            await pace.until(start)
             items = []
             for i in range(start, min(n, start + batch)):
                 conv = f"b{i % conversations}"
@@ -198,8 +218,6 @@ class Clawbus:
                 )
                 items.append((msg.conversation, env))
             await bus.publish(Stage.ROUTE, items)
-            if rate:
-                await asyncio.sleep(batch / rate)
 
     async def mark(self, redis: Redis) -> None:
         self.after = await last_id(redis, self.keys.webchat_events)
