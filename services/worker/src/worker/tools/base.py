@@ -64,11 +64,12 @@ class Toolbox:
         self._specs: dict[tuple[str, ...], list[ToolSpec]] = {}
 
     def specs(self, allowed: list[str]) -> list[ToolSpec]:
-        """The specs of the allowed tools, built once per allow-list (they never change)."""
+        """The specs of the allowed tools, built once per allow-list (they never change;
+        providers read them into their own request bodies and never write to them)."""
         key = tuple(allowed)
         if key not in self._specs:
             self._specs[key] = [self.tools[n].spec for n in allowed if n in self.tools]
-        return [spec.model_copy() for spec in self._specs[key]]
+        return list(self._specs[key])
 
     async def call(self, ctx: RunContext, use: ContentBlock) -> ContentBlock:
         name = use.name or ""
