@@ -23,22 +23,22 @@ local out = {0}
 for i = 4, #ARGV, 3 do
   local lane, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local dup = 0
-  if id ~= '' and window > 0 then
-    local seen = ARGV[2] .. lane
-    if redis.call('ZSCORE', seen, id) then
-      dup = 1
-    else
-      redis.call('ZADD', seen, now, id)
-      redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
-      redis.call('PEXPIRE', seen, window)
-    end
-  end
+  local seen = ARGV[2] .. lane
+  local dedup = id ~= '' and window > 0
+  if dedup and redis.call('ZSCORE', seen, id) then dup = 1 end
   if dup == 0 then
     local stream = ARGV[1] .. lane
     if redis.call('EXISTS', stream) == 0 then
       redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
     end
+    -- appended before the id is marked seen: an append that fails leaves no mark that
+    -- would turn the retry into a dropped "duplicate"
     redis.call('XADD', stream, '*', 'e', data)
+    if dedup then
+      redis.call('ZADD', seen, now, id)
+      redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
+      redis.call('PEXPIRE', seen, window)
+    end
     redis.call('INCR', KEYS[6])
     redis.call('ZADD', KEYS[7], 'NX', now, lane)
     if not redis.call('ZSCORE', KEYS[2], lane) then
@@ -110,6 +110,9 @@ local stream = ARGV[1] .. ARGV[2]
 _ACK = """
 local function ack(ids)
   if #ids == 0 then return 0 end
+  -- A write that memory pressure refuses, before anything is acked: a server out of memory
+  -- fails this script here, as it failed any publish sent ahead of it in the same pipeline.
+  redis.call('INCRBY', KEYS[6], 0)
   local n = redis.call('XACK', stream, 'g', unpack(ids))
   redis.call('XDEL', stream, unpack(ids))
   for _, id in ipairs(ids) do redis.call('HDEL', KEYS[5], ARGV[2] .. '|' .. id) end
