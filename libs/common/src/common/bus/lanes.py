@@ -8,9 +8,9 @@ lease decides who may read, so a new holder simply reads the group's pending ent
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -43,6 +43,15 @@ class ClaimedLane:
     entries: list[Entry]
     claimed_ms: int
     lost: bool = field(default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What ``LaneBus.commit`` did: the stages whose publish Redis refused (with why),
+    and per finish -1 (fenced), 1, 2 (re-armed) or the error it met."""
+
+    refused: dict[Stage, Exception]
+    finished: list[int | Exception]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +125,25 @@ class LaneBus:
         calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
         tail: Callable[[Pipeline], object] | None = None,
         head: Callable[[Pipeline], int] | None = None,
+        *,
+        by_body: int = 0,
+        raise_on_error: bool = True,
     ) -> list[Any]:
         """Run scripts (between ``head`` and ``tail`` commands) in one round trip, by sha.
 
         redis-py's script pipelines ask ``SCRIPT EXISTS`` first, a second round trip every
         time; here a script the server lost (a restart) is loaded and re-run on NOSCRIPT.
-        ``head`` queues its commands and returns how many it queued.
+        The first ``by_body`` calls are sent with their text (EVAL) and cannot meet
+        NOSCRIPT. ``head`` queues its commands and returns how many it queued. Without
+        ``raise_on_error`` the scripts' errors come back among the results.
         """
         async with self.redis.pipeline(transaction=False) as pipe:
             first = head(pipe) if head is not None else 0
-            for script, keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for i, (script, keys, args) in enumerate(calls):
+                if i < by_body:
+                    pipe.eval(cast(str, script.script), len(keys), *keys, *args)
+                else:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
             if tail is not None:
                 tail(pipe)
             results: list[Any] = await pipe.execute(raise_on_error=False)
@@ -134,23 +151,17 @@ class LaneBus:
         for i, (script, keys, args) in enumerate(calls):
             if isinstance(results[i], NoScriptError):
                 results[i] = await script(keys=keys, args=args)
-        for result in results:
+        for result in results if raise_on_error else results[len(calls) :]:
             if isinstance(result, Exception):
                 raise result
         return results[: len(calls)]
 
     # -- producing ---------------------------------------------------------------------
 
-    async def publish(
+    def _publish_calls(
         self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True
-    ) -> list[bool]:
-        """Append envelopes to lanes (``(lane, envelope)`` pairs) and wake consumers.
-
-        Returns, per item, whether it was a duplicate (an id already published on that
-        lane within the dedup window) and therefore not added.
-        """
-        if not items:
-            return []
+    ) -> tuple[list[tuple[AsyncScript, list[str], list[Any]]], list[list[int]]]:
+        """The PUBLISH calls for ``items`` (one per partition) and each call's positions."""
         groups: dict[int, list[int]] = defaultdict(list)
         for i, (lane, _) in enumerate(items):
             groups[self.keys.partition_of(lane)].append(i)
@@ -166,9 +177,66 @@ class LaneBus:
                 lane, env = items[pos]
                 args += [lane, env.id, env.encode()]
             calls.append((self._publish, part.keys, args))
+        return calls, list(groups.values())
+
+    async def commit(
+        self,
+        outputs: Mapping[Stage, Sequence[tuple[str, Envelope]]],
+        finishes: Sequence[tuple[ClaimedLane, Sequence[str], bool]],
+        tail: Callable[[Pipeline], object] | None = None,
+    ) -> Committed:
+        """Publish ``outputs`` and finish lanes (as ``finish_many``) in one round trip.
+
+        Redis runs a pipeline's commands in order, so no ack runs before the publishes
+        queued ahead of it, and a connection lost midway loses the acks, never the
+        outputs. The publishes go by script text, so a server that lost its scripts (a
+        restart) cannot refuse them while taking the acks; an ack begins with a write that
+        memory pressure refuses, so a server out of memory refuses both. Any other refused
+        publish is reported per stage, with its outputs, for the caller to publish again.
+        """
+        calls: list[tuple[AsyncScript, list[str], list[Any]]] = []
+        spans: list[tuple[Stage, int, int]] = []
+        for stage, items in outputs.items():
+            stage_calls, _ = self._publish_calls(stage, items)
+            spans.append((stage, len(calls), len(calls) + len(stage_calls)))
+            calls += stage_calls
+        published = len(calls)
+        for lane, ids, release in finishes:
+            calls.append(self._finish_call(lane, ids, release))
+
+        def rings_then_tail(pipe: Pipeline) -> None:
+            for stage in outputs:
+                self._ring(pipe, stage)
+            if tail is not None:
+                tail(pipe)
+
+        results = await self._pipeline(
+            calls, rings_then_tail, by_body=published, raise_on_error=False
+        )
+        refused: dict[Stage, Exception] = {}
+        for stage, start, end in spans:
+            for result in results[start:end]:
+                if isinstance(result, Exception):
+                    refused[stage] = result
+        finished: list[int | Exception] = [
+            r if isinstance(r, Exception) else int(r[0]) for r in results[published:]
+        ]
+        return Committed(refused, finished)
+
+    async def publish(
+        self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True
+    ) -> list[bool]:
+        """Append envelopes to lanes (``(lane, envelope)`` pairs) and wake consumers.
+
+        Returns, per item, whether it was a duplicate (an id already published on that
+        lane within the dedup window) and therefore not added.
+        """
+        if not items:
+            return []
+        calls, groups = self._publish_calls(stage, items, dedup=dedup)
         results = await self._pipeline(calls, lambda pipe: self._ring(pipe, stage))
         dups = [False] * len(items)
-        for (_, positions), result in zip(groups.items(), results, strict=False):
+        for positions, result in zip(groups, results, strict=True):
             for pos, flag in zip(positions, result[1:], strict=True):
                 dups[pos] = bool(flag)
         return dups
@@ -269,20 +337,16 @@ class LaneBus:
         """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2.
 
         ``tail`` queues commands that ride in the same round trip, after the finishes."""
-        calls = []
-        for lane, ids, release in items:
-            part = lane.partition
-            args: list[Any] = [
-                part.lane_prefix,
-                lane.lane,
-                lane.token,
-                int(release),
-                self.lease_ttl_ms,
-                *ids,
-            ]
-            calls.append((self._finish, part.keys, args))
+        calls = [self._finish_call(lane, ids, release) for lane, ids, release in items]
         results = await self._pipeline(calls, tail)
         return [int(r[0]) for r in results]
+
+    def _finish_call(
+        self, lane: ClaimedLane, ids: Sequence[str], release: bool
+    ) -> tuple[AsyncScript, list[str], list[Any]]:
+        part = lane.partition
+        args = [part.lane_prefix, lane.lane, lane.token, int(release), self.lease_ttl_ms, *ids]
+        return (self._finish, part.keys, args)
 
     async def fail(
         self,

@@ -1,25 +1,31 @@
-"""Coalesces the commits of many lanes into two pipelined round trips.
+"""Coalesces the commits of many lanes into one pipelined round trip.
 
 A lane commits its outputs and its acks as one unit. Per flush, all outputs of all lanes
-go out first (grouped into one script call per partition), then the acks of exactly
-those lanes whose outputs landed. An ack is never sent for an output that failed, so a
-crash or error between the two costs a retry (de-duplicated by id), never a loss.
+(one script call per partition) and then all acks go out in one pipeline, which Redis
+runs in order: an ack never runs before the outputs queued ahead of it, and a crash or a
+connection lost midway costs a retry (de-duplicated by id), never a loss. Publishes that
+Redis could refuse while taking the acks are ruled out where they can be (see
+``LaneBus.commit``); any other refusal is published again from memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio.client import Pipeline
 
-from common.bus.lanes import ClaimedLane, LaneBus
+from common.bus.lanes import ClaimedLane, Committed, LaneBus
 from common.envelope import Envelope
 from common.errors import Fenced
 from common.keys import Stage
+from common.retry import Backoff
+
+log = logging.getLogger("clawbus.writer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,7 @@ class BatchWriter:
         self._queue: list[_Commit] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.duplicates: dict[Stage, int] = defaultdict(int)
+        self._again: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-writer")
@@ -86,56 +92,71 @@ class BatchWriter:
                 await self._flush(batch)
 
     async def _flush(self, batch: list[_Commit]) -> None:
-        ok = await self._publish(batch)
-        for item, err in zip(batch, ok, strict=True):
-            if err is not None and not item.done.done():
-                item.done.set_exception(err)
-        pending = [item for item, err in zip(batch, ok, strict=True) if err is None]
-        if pending:
-            await self._finish(pending)
-
-    async def _finish(self, pending: list[_Commit]) -> None:
-        extras = [item.also for item in pending if item.also is not None]
+        outputs: dict[Stage, list[tuple[str, Envelope]]] = defaultdict(list)
+        for item in batch:
+            for emit in item.emits:
+                outputs[emit.stage].append((emit.lane, emit.envelope))
+        extras = [item.also for item in batch if item.also is not None]
 
         def tail(pipe: Pipeline) -> None:
             for also in extras:
                 also(pipe)
 
         try:
-            results = await self.bus.finish_many(
-                [(item.lane, item.ids, item.release) for item in pending],
+            done = await self.bus.commit(
+                outputs,
+                [(item.lane, item.ids, item.release) for item in batch],
                 tail if extras else None,
             )
         except Exception as exc:  # connection trouble: every lane retries
-            for item in pending:
+            for item in batch:
                 if not item.done.done():
                     item.done.set_exception(exc)
             return
         rearmed = {
-            item.lane.stage for item, result in zip(pending, results, strict=True) if result == 2
+            item.lane.stage
+            for item, result in zip(batch, done.finished, strict=True)
+            if result == 2
         }
         for stage in rearmed:  # entries arrived while the lane was held: wake a consumer
             with contextlib.suppress(Exception):
                 await self.bus.ring(stage)
-        for item, result in zip(pending, results, strict=True):
+        self._settle(batch, done)
+
+    def _settle(self, batch: list[_Commit], done: Committed) -> None:
+        for item, result in zip(batch, done.finished, strict=True):
+            refused = [e for e in item.emits if e.stage in done.refused]
+            if refused and result in (1, 2):  # acked: the lane is done, its outputs owed
+                self._publish_again(refused, done.refused)
             if item.done.done():
                 continue
-            if result == -1:
+            if isinstance(result, Exception):
+                item.done.set_exception(result)
+            elif result == -1:
                 item.done.set_exception(Fenced(f"lease on {item.lane.lane} lost"))
             else:
                 item.done.set_result(result == 2)
 
-    async def _publish(self, batch: list[_Commit]) -> list[BaseException | None]:
-        by_stage: dict[Stage, list[tuple[str, Envelope]]] = defaultdict(list)
-        for item in batch:
-            for emit in item.emits:
-                by_stage[emit.stage].append((emit.lane, emit.envelope))
-        if not by_stage:
-            return [None] * len(batch)
-        try:
-            for stage, items in by_stage.items():
-                dups = await self.bus.publish(stage, items)
-                self.duplicates[stage] += sum(dups)
-        except Exception as exc:
-            return [exc if item.emits else None for item in batch]
-        return [None] * len(batch)
+    def _publish_again(self, emits: list[Emit], why: dict[Stage, Exception]) -> None:
+        """Outputs Redis refused although it acked their inputs (only a keyspace damaged
+        by hand does that): keep publishing them from memory until it takes them."""
+        log.error(
+            "outputs refused after their inputs were acked; publishing them again",
+            extra={"outputs": len(emits), "error": str(next(iter(why.values())))},
+        )
+        task = asyncio.get_running_loop().create_task(self._republish(emits))
+        self._again.add(task)
+        task.add_done_callback(self._again.discard)
+
+    async def _republish(self, emits: list[Emit]) -> None:
+        backoff = Backoff(0.1, 5.0)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                for emit in emits:
+                    await self.bus.publish(emit.stage, [(emit.lane, emit.envelope)])
+                return
+            except Exception as exc:
+                log.error("publishing again failed", extra={"error": str(exc)})
+                await asyncio.sleep(backoff.delay(attempt))
