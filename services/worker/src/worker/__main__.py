@@ -48,6 +48,7 @@ async def main() -> None:
         tz=tz,
         typing_interval_s=settings.typing_interval_s,
         typing_delay_s=settings.typing_delay_s,
+        history_cache_items=settings.history_cache_items,
     )
     handler = AgentHandler(
         runtime,

@@ -102,23 +102,20 @@ def merge_roles(messages: list[ModelMessage]) -> list[ModelMessage]:
 
 
 class HistoryStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, cache_items: int = 4096) -> None:
         self.redis = redis
         self.keys = keys
+        # Every run reads its session's whole history, and all but the newest items were
+        # parsed by the runs before: an item's JSON never changes once written, so its
+        # parse is kept (items are read-only everywhere), least recently used out first.
+        self._item = functools.lru_cache(maxsize=cache_items)(HistoryItem.model_validate_json)
 
     async def load(self, session: str) -> History:
         return self.parse(await self.redis.lrange(self.keys.history(session), 0, -1))
 
-    @staticmethod
-    def parse(raw: list[bytes] | list[bytes | str]) -> History:
+    def parse(self, raw: list[bytes] | list[bytes | str]) -> History:
         """A history from its list as read."""
-        return History([_parse_item(r) for r in raw])
-
-
-# Every run reads its session's whole history, and all but the newest items were parsed by
-# the runs before: an item's JSON never changes once written, so its parse is kept (items
-# are treated as read-only everywhere). Bounded, so idle sessions' items age out.
-_parse_item = functools.lru_cache(maxsize=4096)(HistoryItem.model_validate_json)
+        return History([self._item(r) for r in raw])
 
 
 @dataclass

@@ -53,6 +53,7 @@ class AgentRuntime:
         tz: str,
         typing_interval_s: float = 5.0,
         typing_delay_s: float = 0.0,
+        history_cache_items: int = 4096,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.config = config
@@ -62,7 +63,7 @@ class AgentRuntime:
         self.keys = keys
         self.tz = ZoneInfo(tz)
         self.clock = clock
-        self.histories = HistoryStore(redis, keys)
+        self.histories = HistoryStore(redis, keys, cache_items=history_cache_items)
         self.memories = MemoryStore(redis, keys)
         self.meter = CostMeter(redis, keys)
         self.presence = Presence(bus, typing_interval_s, typing_delay_s)
@@ -103,7 +104,7 @@ class AgentRuntime:
             return Outcome(ctx.emits, ctx.ops)
         llm = self.providers.for_agent(agent)
         model = self.providers.model_for(agent)
-        history = History() if clear else HistoryStore.parse(reads.history)
+        history = History() if clear else self.histories.parse(reads.history)
         ctx.memory = reads.memory.decode() if reads.memory else ""
         async with self.presence.typing(turn):
             history = await self._compact(ctx, llm, model, history, write)

@@ -23,3 +23,8 @@ class WorkerSettings(Settings):
     typing_delay_s: float = Field(
         default=0.5, ge=0, description="a run shows typing only once it has taken this long"
     )
+    history_cache_items: int = Field(
+        default=4096,
+        ge=0,
+        description="parsed history items kept between runs (about 7 KB each for 1 KB of JSON)",
+    )
