@@ -170,6 +170,8 @@ class Clawbus:
             "CLAWBUS_BACKLOG_LIMIT": "100000000",
             "CLAWBUS_INGEST_TOKEN": "bench",
             "CLAWBUS_PARTITIONS": str(partitions),
+            # sized as the README advises: 1,000 sessions x the ~25 turns each one reaches
+            "CLAWBUS_HISTORY_CACHE_ITEMS": "32768",
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.after = "0"
