@@ -4,9 +4,9 @@
 
 Runs five clawbus services as separate processes (echo provider, no delay) and a chain of
 bare XREADGROUP -> XADD+XACK hop processes with as many hops as the pipeline has, on one
-private Redis (AOF everysec). Prints throughput, latency at a steady rate, HTTP ingest
-against a FastAPI endpoint that only XADDs, and Redis commands per message; the last line
-is one JSON object with all figures.
+private Redis (AOF everysec). Prints throughput, latency at a steady rate (and at a lower
+one, below saturation), HTTP ingest against a FastAPI endpoint that only XADDs, and Redis
+commands per message; the last line is one JSON object with all figures.
 """
 
 from __future__ import annotations
@@ -279,6 +279,9 @@ async def main() -> None:
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--latency-messages", type=int, default=5_000)
     ap.add_argument("--http-seconds", type=float, default=8.0)
+    ap.add_argument(
+        "--low-rate", type=float, default=100.0, help="a second latency run, below saturation"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="clawbus-bench-"))
     server = EmbeddedRedis(tmp / "redis", appendfsync="everysec")
@@ -304,11 +307,21 @@ async def main() -> None:
             bare.prefix,
             redis,
         )
+        await bare.mark(redis)
+        low_n = int(args.low_rate * 10)
+        bare_low = await latency_run(
+            lambda: bare.produce(redis, low_n, 1, args.low_rate),
+            lambda k: bare.consume(redis, k),
+            low_n,
+            bare.prefix,
+            redis,
+        )
         bare.stop()
         print(
             f"bare chain ({HOPS} hops): {out['bare_msgs_per_s']:.0f} msg/s, "
             f"p50 {percentile(bare_lat, 0.5):.2f} ms, p99 {percentile(bare_lat, 0.99):.2f} ms "
-            f"at {args.rate:.0f} msg/s",
+            f"at {args.rate:.0f} msg/s; p50 {percentile(bare_low, 0.5):.2f} ms, "
+            f"p99 {percentile(bare_low, 0.99):.2f} ms at {args.low_rate:.0f} msg/s",
             flush=True,
         )
 
@@ -331,10 +344,20 @@ async def main() -> None:
             None,
             redis,
         )
+        await ours.mark(redis)
+        ours_low = await latency_run(
+            lambda: ours.produce(bus, low_n, args.conversations, 1, args.low_rate),
+            lambda k: ours.consume(redis, k),
+            low_n,
+            None,
+            redis,
+        )
         ours.stop()
         print(
             f"clawbus (5 services): {out['msgs_per_s']:.0f} msg/s, "
-            f"p50 {percentile(ours_lat, 0.5):.2f} ms, p99 {percentile(ours_lat, 0.99):.2f} ms",
+            f"p50 {percentile(ours_lat, 0.5):.2f} ms, p99 {percentile(ours_lat, 0.99):.2f} ms "
+            f"at {args.rate:.0f} msg/s; p50 {percentile(ours_low, 0.5):.2f} ms, "
+            f"p99 {percentile(ours_low, 0.99):.2f} ms at {args.low_rate:.0f} msg/s",
             flush=True,
         )
 
@@ -361,6 +384,10 @@ async def main() -> None:
             p99_ms=percentile(ours_lat, 0.99),
             bare_p50_ms=percentile(bare_lat, 0.5),
             bare_p99_ms=percentile(bare_lat, 0.99),
+            low_rate_p50_ms=percentile(ours_low, 0.5),
+            low_rate_p99_ms=percentile(ours_low, 0.99),
+            bare_low_rate_p50_ms=percentile(bare_low, 0.5),
+            bare_low_rate_p99_ms=percentile(bare_low, 0.99),
             http_msgs_per_s=ours_http,
             bare_http_msgs_per_s=bare_rate,
             http_ratio=ours_http / bare_rate,
