@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -83,10 +84,20 @@ class _Server(uvicorn.Server):
         yield  # signals belong to run_service
 
 
+# A service allocates short-lived objects by the million (envelopes, models, replies) and
+# keeps long-lived ones (modules, schemas, caches). With the default threshold of 700 the
+# collector ran thousands of times a second and walked the long-lived ones again and again:
+# a fifth of the worker's time under load. Young collections are now 70x rarer, and what
+# exists at start-up is frozen out of every collection.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run a service's ``main`` on uvloop (faster I/O; installed with uvicorn[standard])."""
     import uvloop
 
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         uvloop.run(main())
     except (asyncio.CancelledError, KeyboardInterrupt):
