@@ -82,9 +82,8 @@ class AgentHandler:
     async def _think(self, turn: Turn, reads: RunReads) -> tuple[Outcome, str]:
         try:
             deadline = time.monotonic() + self.timeout_s
-            outcome = await asyncio.wait_for(
-                self.runtime.run(turn, deadline=deadline, reads=reads), self.timeout_s
-            )
+            async with asyncio.timeout(self.timeout_s):  # no extra task per run
+                outcome = await self.runtime.run(turn, deadline=deadline, reads=reads)
         except TimeoutError:
             return self.runtime.stopped(turn, TIMEOUT_TEXT, keep_inputs=True), "timeout"
         except ModelRejected as exc:

@@ -36,20 +36,25 @@ class Presence:
             yield
             return
         # A stop flag, not task.cancel(): a cancel that lands inside a Redis call can be
-        # swallowed by the client, which would leave the loop running.
+        # swallowed by the client, which would leave the loop running. Most runs end
+        # before the delay: they cost a timer, not a task.
         stop = asyncio.Event()
-        task = asyncio.create_task(self._refresh(turn, stop))
+        tasks: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            tasks.append(asyncio.create_task(self._refresh(turn, stop)))
+
+        timer = asyncio.get_running_loop().call_later(self.delay_s, start)
         try:
             yield
         finally:
+            timer.cancel()
             stop.set()
-            await task
+            for task in tasks:
+                await task
 
     async def _refresh(self, turn: Turn, stop: asyncio.Event) -> None:
         n = 0
-        if self.delay_s > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.delay_s)
         while not stop.is_set():
             out = OutboundMessage(
                 id=turn.effect_id("typing", str(turn.attempt), str(n)),
