@@ -113,6 +113,7 @@ class BatchWriter:
                 if not item.done.done():
                     item.done.set_exception(exc)
             return
+        self._settle(batch, done)
         rearmed = {
             item.lane.stage
             for item, result in zip(batch, done.finished, strict=True)
@@ -121,7 +122,6 @@ class BatchWriter:
         for stage in rearmed:  # entries arrived while the lane was held: wake a consumer
             with contextlib.suppress(Exception):
                 await self.bus.ring(stage)
-        self._settle(batch, done)
 
     def _settle(self, batch: list[_Commit], done: Committed) -> None:
         for item, result in zip(batch, done.finished, strict=True):
