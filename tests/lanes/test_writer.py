@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from common.bus import LaneBus
+from common.bus import ClaimedLane, LaneBus
 from common.bus.writer import BatchWriter, Emit
 from common.envelope import Envelope
 from common.keys import Keys, Stage
@@ -30,6 +30,19 @@ async def lane_ids(bus: LaneBus, stage: Stage, lane: str) -> list[str]:
     return [e.envelope.id for c in claimed for e in c.entries if e.envelope]
 
 
+async def held(bus: LaneBus, conversation: str) -> ClaimedLane:
+    """A route lane holding one inbound entry, claimed."""
+    await bus.publish(Stage.ROUTE, [(conversation, env(f"in-{conversation}"))])
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    return lane
+
+
+async def commit(writer: BatchWriter, lane: ClaimedLane, session: str, *, release: bool = True):
+    """Commit the lane's entry with one output into the agent lane ``session``."""
+    out = Emit(Stage.AGENT, session, env(f"out-{session}"))
+    return await writer.commit(lane, [lane.entries[0].id], [out], release=release)
+
+
 @pytest.fixture
 async def writer(bus: LaneBus):
     w = BatchWriter(bus)
@@ -39,69 +52,55 @@ async def writer(bus: LaneBus):
 
 
 async def test_outputs_and_acks_land_together(bus: LaneBus, writer: BatchWriter, redis, keys):
-    await bus.publish(Stage.ROUTE, [("c1", env("in1"))])
-    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
-    await writer.commit(
-        lane, [lane.entries[0].id], [Emit(Stage.AGENT, "s1", env("out1"))], release=True
-    )
+    lane = await held(bus, "c1")
+    await commit(writer, lane, "s1")
     assert await pending(redis, keys, Stage.ROUTE, "c1") == 0
-    assert await lane_ids(bus, Stage.AGENT, "s1") == ["out1"]
+    assert await lane_ids(bus, Stage.AGENT, "s1") == ["out-s1"]
 
 
 async def test_out_of_memory_refuses_the_acks_with_the_outputs(
     bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
 ):
-    await bus.publish(Stage.ROUTE, [("c2", env("in2"))])
-    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    lane = await held(bus, "c2")
     policy = (await redis.config_get("maxmemory-policy"))["maxmemory-policy"]
     await redis.config_set("maxmemory-policy", "noeviction")
     await redis.config_set("maxmemory", 1)
     try:
         with pytest.raises(ResponseError, match="maxmemory"):
-            await writer.commit(
-                lane, [lane.entries[0].id], [Emit(Stage.AGENT, "s2", env("out2"))], release=False
-            )
+            await commit(writer, lane, "s2", release=False)
     finally:
         await redis.config_set("maxmemory", 0)
         await redis.config_set("maxmemory-policy", policy)
     assert await pending(redis, keys, Stage.ROUTE, "c2") == 1  # not acked: it will run again
     assert await lane_ids(bus, Stage.AGENT, "s2") == []  # and nothing went out
-    await writer.commit(
-        lane, [lane.entries[0].id], [Emit(Stage.AGENT, "s2", env("out2"))], release=True
-    )
+    await commit(writer, lane, "s2")
     assert await pending(redis, keys, Stage.ROUTE, "c2") == 0
-    assert await lane_ids(bus, Stage.AGENT, "s2") == ["out2"]
+    assert await lane_ids(bus, Stage.AGENT, "s2") == ["out-s2"]
 
 
 async def test_a_server_that_lost_its_scripts_takes_both(
     bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
 ):
-    await bus.publish(Stage.ROUTE, [("c3", env("in3"))])
-    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    lane = await held(bus, "c3")
     await redis.script_flush()  # as after a restart
-    await writer.commit(
-        lane, [lane.entries[0].id], [Emit(Stage.AGENT, "s3", env("out3"))], release=True
-    )
+    await commit(writer, lane, "s3")
     assert await pending(redis, keys, Stage.ROUTE, "c3") == 0
-    assert await lane_ids(bus, Stage.AGENT, "s3") == ["out3"]
+    assert await lane_ids(bus, Stage.AGENT, "s3") == ["out-s3"]
 
 
 async def test_outputs_refused_after_the_ack_are_published_again(
     bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
 ):
-    await bus.publish(Stage.ROUTE, [("c4", env("in4"))])
-    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    lane = await held(bus, "c4")
     stream = keys.lane_partition(Stage.AGENT, "s4").lane_stream("s4")
     await redis.set(stream, b"damaged by hand")  # the output lane's stream is not a stream
-    await writer.commit(
-        lane, [lane.entries[0].id], [Emit(Stage.AGENT, "s4", env("out4"))], release=True
-    )
+    await commit(writer, lane, "s4")
     assert await pending(redis, keys, Stage.ROUTE, "c4") == 0  # the input was acked
     await asyncio.sleep(0.3)
     await redis.delete(stream)  # repaired: the owed output lands
     for _ in range(100):
         if got := await lane_ids(bus, Stage.AGENT, "s4"):
-            assert got == ["out4"]
+            assert got == ["out-s4"]
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the refused output was never published again")
