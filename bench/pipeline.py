@@ -6,7 +6,8 @@ Runs five clawbus services as separate processes (echo provider, no delay) and a
 bare XREADGROUP -> XADD+XACK hop processes with as many hops as the pipeline has, on one
 private Redis (AOF everysec). Prints throughput, latency at a steady rate (and at a lower
 one, below saturation), HTTP ingest against a FastAPI endpoint that only XADDs, and Redis
-commands per message; the last line is one JSON object with all figures.
+commands per message, for each of ``--rounds`` rounds in which the two alternate; the last
+line is one JSON object with the median of every figure.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -272,6 +274,107 @@ async def http_rate(port: int, seconds: float, concurrency: int = 64) -> float:
     return accepted / (time.monotonic() - started)
 
 
+def figures(lat: list[float], low: list[float], prefix: str = "") -> dict[str, float]:
+    return {
+        f"{prefix}p50_ms": percentile(lat, 0.5),
+        f"{prefix}p99_ms": percentile(lat, 0.99),
+        f"{prefix}low_rate_p50_ms": percentile(low, 0.5),
+        f"{prefix}low_rate_p99_ms": percentile(low, 0.99),
+    }
+
+
+async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespace) -> dict:
+    n, lat_n, low_n = args.messages, args.latency_messages, int(args.low_rate * 10)
+    bare = BareChain(url, tmp)
+    bare.start()
+    try:
+        await asyncio.sleep(1.5)
+        await bare.mark(redis)
+        calls = await command_calls(redis)
+        rate = await throughput(
+            lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n
+        )
+        cmds = (await command_calls(redis) - calls) / n
+        await bare.mark(redis)
+        lat = await latency_run(
+            lambda: bare.produce(redis, lat_n, 1, args.rate),
+            lambda k: bare.consume(redis, k),
+            lat_n,
+        )
+        await bare.mark(redis)
+        low = await latency_run(
+            lambda: bare.produce(redis, low_n, 1, args.low_rate),
+            lambda k: bare.consume(redis, k),
+            low_n,
+        )
+    finally:
+        bare.stop()
+    return {"bare_msgs_per_s": rate, "bare_redis_cmds_per_msg": cmds, **figures(lat, low, "bare_")}
+
+
+async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespace) -> dict:
+    n, lat_n, low_n = args.messages, args.latency_messages, int(args.low_rate * 10)
+    convs = args.conversations
+    ours = Clawbus(url, tmp)  # a fresh namespace: every round starts with empty histories
+    await ours.start(("ingest", "router", "worker", "delivery", "scheduler"))
+    try:
+        bus = LaneBus(redis, ours.keys)
+        await ours.mark(redis)
+        calls = await command_calls(redis)
+        rate = await throughput(
+            lambda: ours.produce(bus, n, convs, 100, None), lambda k: ours.consume(redis, k), n
+        )
+        cmds = (await command_calls(redis) - calls) / n
+        await ours.mark(redis)
+        lat = await latency_run(
+            lambda: ours.produce(bus, lat_n, convs, 1, args.rate),
+            lambda k: ours.consume(redis, k),
+            lat_n,
+        )
+        await ours.mark(redis)
+        low = await latency_run(
+            lambda: ours.produce(bus, low_n, convs, 1, args.low_rate),
+            lambda k: ours.consume(redis, k),
+            low_n,
+        )
+    finally:
+        ours.stop()
+    return {"msgs_per_s": rate, "redis_cmds_per_msg": cmds, **figures(lat, low)}
+
+
+async def measure_http(url: str, tmp: Path, args: argparse.Namespace) -> dict:
+    ingest_only = Clawbus(url, tmp)
+    await ingest_only.start(("ingest",))
+    try:
+        ours = await http_rate(ingest_only.ports["ingest"], args.http_seconds)
+    finally:
+        ingest_only.stop()
+    port = free_port()
+    bare = spawn([str(BARE), "http", str(port), url], dict(os.environ), tmp / "bare-http.log")
+    try:
+        await wait_http(port, "/docs")
+        rate = await http_rate(port, args.http_seconds)
+    finally:
+        bare.kill()
+    return {"http_msgs_per_s": ours, "bare_http_msgs_per_s": rate, "http_ratio": ours / rate}
+
+
+def report(f: dict[str, float], args: argparse.Namespace) -> None:
+    for who, p in (("bare chain (3 hops)", "bare_"), ("clawbus (5 services)", "")):
+        print(
+            f"  {who}: {f[p + 'msgs_per_s']:.0f} msg/s; "
+            f"p50 {f[p + 'p50_ms']:.2f} ms, p99 {f[p + 'p99_ms']:.2f} ms at {args.rate:.0f} msg/s; "
+            f"p50 {f[p + 'low_rate_p50_ms']:.2f} ms, p99 {f[p + 'low_rate_p99_ms']:.2f} ms "
+            f"at {args.low_rate:.0f} msg/s; {f[p + 'redis_cmds_per_msg']:.1f} Redis commands/msg",
+            flush=True,
+        )
+    print(
+        f"  HTTP ingest: {f['http_msgs_per_s']:.0f} req/s accepted; bare FastAPI+XADD: "
+        f"{f['bare_http_msgs_per_s']:.0f} req/s",
+        flush=True,
+    )
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=20_000)
@@ -282,121 +385,29 @@ async def main() -> None:
     ap.add_argument(
         "--low-rate", type=float, default=100.0, help="a second latency run, below saturation"
     )
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="bare and clawbus alternate; medians are reported"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="clawbus-bench-"))
     server = EmbeddedRedis(tmp / "redis", appendfsync="everysec")
     server.start()
     redis = Redis.from_url(server.url)
-    n, lat_n = args.messages, args.latency_messages
-    out: dict[str, float] = {}
+    rounds: list[dict[str, float]] = []
     try:
-        bare = BareChain(server.url, tmp)
-        bare.start()
-        await asyncio.sleep(1.5)
-        await bare.mark(redis)
-        calls = await command_calls(redis)
-        out["bare_msgs_per_s"] = await throughput(
-            lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n
-        )
-        out["bare_redis_cmds_per_msg"] = (await command_calls(redis) - calls) / n
-        await bare.mark(redis)
-        bare_lat = await latency_run(
-            lambda: bare.produce(redis, lat_n, 1, args.rate),
-            lambda k: bare.consume(redis, k),
-            lat_n,
-            bare.prefix,
-            redis,
-        )
-        await bare.mark(redis)
-        low_n = int(args.low_rate * 10)
-        bare_low = await latency_run(
-            lambda: bare.produce(redis, low_n, 1, args.low_rate),
-            lambda k: bare.consume(redis, k),
-            low_n,
-            bare.prefix,
-            redis,
-        )
-        bare.stop()
-        print(
-            f"bare chain ({HOPS} hops): {out['bare_msgs_per_s']:.0f} msg/s, "
-            f"p50 {percentile(bare_lat, 0.5):.2f} ms, p99 {percentile(bare_lat, 0.99):.2f} ms "
-            f"at {args.rate:.0f} msg/s; p50 {percentile(bare_low, 0.5):.2f} ms, "
-            f"p99 {percentile(bare_low, 0.99):.2f} ms at {args.low_rate:.0f} msg/s",
-            flush=True,
-        )
-
-        ours = Clawbus(server.url, tmp)
-        await ours.start(("ingest", "router", "worker", "delivery", "scheduler"))
-        bus = LaneBus(redis, ours.keys)
-        await ours.mark(redis)
-        calls = await command_calls(redis)
-        out["msgs_per_s"] = await throughput(
-            lambda: ours.produce(bus, n, args.conversations, 100, None),
-            lambda k: ours.consume(redis, k),
-            n,
-        )
-        out["redis_cmds_per_msg"] = (await command_calls(redis) - calls) / n
-        await ours.mark(redis)
-        ours_lat = await latency_run(
-            lambda: ours.produce(bus, lat_n, args.conversations, 1, args.rate),
-            lambda k: ours.consume(redis, k),
-            lat_n,
-            None,
-            redis,
-        )
-        await ours.mark(redis)
-        ours_low = await latency_run(
-            lambda: ours.produce(bus, low_n, args.conversations, 1, args.low_rate),
-            lambda k: ours.consume(redis, k),
-            low_n,
-            None,
-            redis,
-        )
-        ours.stop()
-        print(
-            f"clawbus (5 services): {out['msgs_per_s']:.0f} msg/s, "
-            f"p50 {percentile(ours_lat, 0.5):.2f} ms, p99 {percentile(ours_lat, 0.99):.2f} ms "
-            f"at {args.rate:.0f} msg/s; p50 {percentile(ours_low, 0.5):.2f} ms, "
-            f"p99 {percentile(ours_low, 0.99):.2f} ms at {args.low_rate:.0f} msg/s",
-            flush=True,
-        )
-
-        ingest_only = Clawbus(server.url, tmp)
-        await ingest_only.start(("ingest",))
-        ours_http = await http_rate(ingest_only.ports["ingest"], args.http_seconds)
-        ingest_only.stop()
-        port = free_port()
-        bare_http = spawn(
-            [str(BARE), "http", str(port), server.url], dict(os.environ), tmp / "bare-http.log"
-        )
-        await wait_http(port, "/docs")
-        bare_rate = await http_rate(port, args.http_seconds)
-        bare_http.kill()
-        print(
-            f"HTTP ingest: {ours_http:.0f} req/s accepted; bare FastAPI+XADD: "
-            f"{bare_rate:.0f} req/s",
-            flush=True,
-        )
-
-        out.update(
-            ratio=out["msgs_per_s"] / out["bare_msgs_per_s"],
-            p50_ms=percentile(ours_lat, 0.5),
-            p99_ms=percentile(ours_lat, 0.99),
-            bare_p50_ms=percentile(bare_lat, 0.5),
-            bare_p99_ms=percentile(bare_lat, 0.99),
-            low_rate_p50_ms=percentile(ours_low, 0.5),
-            low_rate_p99_ms=percentile(ours_low, 0.99),
-            bare_low_rate_p50_ms=percentile(bare_low, 0.5),
-            bare_low_rate_p99_ms=percentile(bare_low, 0.99),
-            http_msgs_per_s=ours_http,
-            bare_http_msgs_per_s=bare_rate,
-            http_ratio=ours_http / bare_rate,
-        )
-        print(
-            f"redis commands per message: clawbus {out['redis_cmds_per_msg']:.1f}, "
-            f"bare {out['bare_redis_cmds_per_msg']:.1f}",
-            flush=True,
-        )
+        for i in range(args.rounds):
+            f = await measure_bare(redis, server.url, tmp, args)
+            f |= await measure_ours(redis, server.url, tmp, args)
+            f |= await measure_http(server.url, tmp, args)
+            f["ratio"] = f["msgs_per_s"] / f["bare_msgs_per_s"]
+            rounds.append(f)
+            print(f"round {i + 1} of {args.rounds}:", flush=True)
+            report(f, args)
+        # The machine is shared: each figure is the median of the rounds (ratios of the
+        # same round, so a slow moment weighs on both sides).
+        out = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        print(f"median of {args.rounds} rounds:", flush=True)
+        report(out, args)
         print(json.dumps({k: round(v, 3) for k, v in out.items()}))
     finally:
         for proc in SPAWNED:
@@ -406,7 +417,7 @@ async def main() -> None:
         server.stop()
 
 
-async def latency_run(produce, consume, n: int, _prefix: str | None, _redis: Redis) -> list[float]:
+async def latency_run(produce, consume, n: int) -> list[float]:
     consumer = asyncio.create_task(consume(n))
     await produce()
     latencies = await asyncio.wait_for(consumer, timeout=300)
