@@ -390,25 +390,32 @@ async def main() -> None:
     )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="clawbus-bench-"))
+    rounds: list[dict[str, float]] = []
+    for i in range(args.rounds):
+        rounds.append(await measure_round(tmp / f"round{i + 1}", args))
+        print(f"round {i + 1} of {args.rounds}:", flush=True)
+        report(rounds[-1], args)
+    # The machine is shared: each figure is the median of the rounds (ratios of the same
+    # round, so a slow moment weighs on both sides).
+    out = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    print(f"median of {args.rounds} rounds:", flush=True)
+    report(out, args)
+    print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+
+
+async def measure_round(tmp: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One round on a fresh private Redis (AOF everysec), so no round inherits the data,
+    the AOF or a rewrite of the rounds before it."""
+    await asyncio.to_thread(tmp.mkdir, parents=True)
     server = EmbeddedRedis(tmp / "redis", appendfsync="everysec")
     server.start()
     redis = Redis.from_url(server.url)
-    rounds: list[dict[str, float]] = []
     try:
-        for i in range(args.rounds):
-            f = await measure_bare(redis, server.url, tmp, args)
-            f |= await measure_ours(redis, server.url, tmp, args)
-            f |= await measure_http(server.url, tmp, args)
-            f["ratio"] = f["msgs_per_s"] / f["bare_msgs_per_s"]
-            rounds.append(f)
-            print(f"round {i + 1} of {args.rounds}:", flush=True)
-            report(f, args)
-        # The machine is shared: each figure is the median of the rounds (ratios of the
-        # same round, so a slow moment weighs on both sides).
-        out = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-        print(f"median of {args.rounds} rounds:", flush=True)
-        report(out, args)
-        print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+        f = await measure_bare(redis, server.url, tmp, args)
+        f |= await measure_ours(redis, server.url, tmp, args)
+        f |= await measure_http(server.url, tmp, args)
+        f["ratio"] = f["msgs_per_s"] / f["bare_msgs_per_s"]
+        return f
     finally:
         for proc in SPAWNED:
             if proc.poll() is None:
