@@ -5,7 +5,7 @@ Logic sees only these; adapters translate to and from a vendor SDK.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,19 @@ class Channel(Protocol):
     async def send(self, message: OutboundMessage) -> DeliveryReceipt: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ReceiptingChannel(Channel, Protocol):
+    """A channel whose sends land in Redis itself (the web chat): it checks the receipt,
+    sends and records the receipt in one atomic step, so no crash falls between them and a
+    resend is never even possible."""
+
+    async def send_once(
+        self, message: OutboundMessage, receipt: str, ttl_s: int
+    ) -> DeliveryReceipt | None:
+        """Send unless ``receipt`` exists (then None), recording it in the same step."""
+        ...
 
 
 class ToolSpec(BaseModel):

@@ -3,6 +3,8 @@
 Before a send the outbound id is marked ``sending``; after it, a receipt is stored. A
 retry that finds a receipt skips the send; one that finds only the mark (a crash fell
 between send and receipt) sends again flagged as a possible duplicate, never silently.
+A channel whose sends land in Redis itself (the web chat) checks, sends and records the
+receipt in one atomic step instead: no crash can fall between them.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from common.config import Config
 from common.envelope import Envelope, derive_id, now_ms
 from common.errors import PermanentError, RateLimited, RetryableError
 from common.keys import Keys, Stage
-from common.messages import AgentInput, OutboundMessage
-from common.ports import Channel
+from common.messages import AgentInput, DeliveryReceipt, OutboundMessage
+from common.ports import Channel, ReceiptingChannel
 from delivery.guard import allowed
 
 log = logging.getLogger("clawbus.delivery")
@@ -59,6 +61,12 @@ class DeliverHandler:
         if msg.action == "typing":
             await self._send(channel, msg)
             return []
+        if msg.action == "send" and isinstance(channel, ReceiptingChannel):
+            if await self._send_once(channel, msg) is None:
+                metrics.DELIVERIES.labels(channel.name, "duplicate_skipped").inc()
+            else:
+                self._delivered(env, msg, channel)
+            return []
         outbound_id = msg.id
 
         def check(pipe: Pipeline) -> None:
@@ -81,6 +89,19 @@ class DeliverHandler:
         await self.batch.run(
             lambda pipe: pipe.set(self.keys.receipt(outbound_id), receipt_value, ex=RECEIPT_TTL_S)
         )
+        self._delivered(env, msg, channel)
+        return []
+
+    async def _send_once(
+        self, channel: ReceiptingChannel, msg: OutboundMessage
+    ) -> DeliveryReceipt | None:
+        started = time.monotonic()
+        try:
+            return await channel.send_once(msg, self.keys.receipt(msg.id), RECEIPT_TTL_S)
+        finally:
+            metrics.DELIVERY_SECONDS.labels(channel.name).observe(time.monotonic() - started)
+
+    def _delivered(self, env: Envelope, msg: OutboundMessage, channel: Channel) -> None:
         metrics.DELIVERIES.labels(channel.name, "ok").inc()
         metrics.END_TO_END_SECONDS.labels(channel.name).observe(
             max(0.0, (now_ms() - env.accepted_ms) / 1000)
@@ -89,7 +110,6 @@ class DeliverHandler:
             "delivered",
             extra={"channel": channel.name, "outbound_id": msg.id, "trace_id": env.trace_id},
         )
-        return []
 
     async def _send(self, channel: Channel, msg: OutboundMessage):  # type: ignore[no-untyped-def]
         started = time.monotonic()

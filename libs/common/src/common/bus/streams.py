@@ -15,17 +15,21 @@ def _s(value: Any) -> str:
 StreamEntry = tuple[str, dict[str, str]]
 
 
-# KEYS: a history stream, a feed stream. ARGV: history maxlen, feed maxlen, the feed's
-# extra field pairs count, those pairs, then the entry's field pairs.
-# Appends the entry to the history, then to the feed with the history entry's id as "id".
+# KEYS: a history stream, a feed stream[, a receipt key]. ARGV: history maxlen, feed
+# maxlen, receipt ttl (s), the feed's extra field pairs count, those pairs, then the entry's
+# field pairs. Appends the entry to the history, then to the feed with the history entry's
+# id as "id". With a receipt key: does nothing if the receipt exists (returns false), and
+# records ["<id>"] as the receipt in the same step otherwise.
 _APPEND_LINKED = """
-local extra = tonumber(ARGV[3])
-local fields = {unpack(ARGV, 4 + 2 * extra)}
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return false end
+local extra = tonumber(ARGV[4])
+local fields = {unpack(ARGV, 5 + 2 * extra)}
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
-for i = 4, 3 + 2 * extra do table.insert(fields, ARGV[i]) end
+for i = 5, 4 + 2 * extra do table.insert(fields, ARGV[i]) end
 table.insert(fields, 'id')
 table.insert(fields, id)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+if KEYS[3] then redis.call('SET', KEYS[3], cjson.encode({id}), 'EX', ARGV[3]) end
 return id
 """
 
@@ -49,16 +53,24 @@ class Streams:
         feed: tuple[str, int],
         fields: Mapping[str, str | bytes],
         extra: Mapping[str, str | bytes],
-    ) -> str:
+        *,
+        receipt: tuple[str, int] | None = None,
+    ) -> str | None:
         """Append ``fields`` to a history stream and, in the same step, to a feed stream
         with ``extra`` and the history entry's id as ``id``; each ``(stream, maxlen)``.
-        Returns the history entry's id."""
-        args: list[str | bytes | int] = [history[1], feed[1], len(extra)]
+        Returns the history entry's id.
+
+        With ``receipt`` (key, ttl s) the step happens at most once: it returns None and
+        appends nothing if the receipt exists, and records the entry id there otherwise.
+        """
+        args: list[str | bytes | int] = [history[1], feed[1], receipt[1] if receipt else 0]
+        args.append(len(extra))
         for pairs in (extra, fields):
             for k, v in pairs.items():
                 args += [k, v]
-        entry_id = await self._append_linked(keys=[history[0], feed[0]], args=args)
-        return _s(entry_id)
+        keys = [history[0], feed[0], *([receipt[0]] if receipt else [])]
+        entry_id = await self._append_linked(keys=keys, args=args)
+        return None if entry_id is None else _s(entry_id)
 
     async def range(
         self, stream: str, *, after: str | None = None, count: int = 200

@@ -23,6 +23,19 @@ class WebChatChannel:
         return None
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        sent = await self._send(message, None)
+        assert sent is not None  # without a receipt key the append always happens
+        return sent
+
+    async def send_once(
+        self, message: OutboundMessage, receipt: str, ttl_s: int
+    ) -> DeliveryReceipt | None:
+        """Send and record the receipt in one atomic step; None if it was sent before."""
+        return await self._send(message, (receipt, ttl_s))
+
+    async def _send(
+        self, message: OutboundMessage, receipt: tuple[str, int] | None
+    ) -> DeliveryReceipt | None:
         conv = message.destination.chat_id
         if message.action == "typing":
             await self.streams.append(
@@ -47,8 +60,9 @@ class WebChatChannel:
             (self.keys.webchat_events, EVENTS_MAXLEN),
             fields,
             {"conv": conv},
+            receipt=receipt,
         )
-        return DeliveryReceipt(platform_ids=[entry_id])
+        return None if entry_id is None else DeliveryReceipt(platform_ids=[entry_id])
 
     async def aclose(self) -> None:
         return None
