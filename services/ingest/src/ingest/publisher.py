@@ -130,7 +130,7 @@ class Publisher:
     async def _send(self, batch: list[tuple[str, Envelope, asyncio.Future[bool]]]) -> None:
         try:
             dups = await self.bus.publish(Stage.ROUTE, [(lane, env) for lane, env, _ in batch])
-        except Exception as exc:  # every request of the batch answers 503
+        except Exception as exc:  # every request of the batch fails alike (503 if Redis is down)
             for _, _, done in batch:
                 if not done.done():
                     done.set_exception(exc)
