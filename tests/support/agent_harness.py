@@ -85,7 +85,7 @@ class Harness:
             typing_interval_s=60.0,
         )
         self.providers = Providers(self.settings)
-        self.directory = AgentDirectory(self.config, redis, keys)
+        self.directory = AgentDirectory(self.config)
         self.runtime = AgentRuntime(
             config=self.config,
             directory=self.directory,

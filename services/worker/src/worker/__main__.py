@@ -40,7 +40,7 @@ async def main() -> None:
     batch = Coalescer(ctx.redis)
     runtime = AgentRuntime(
         config=ctx.config,
-        directory=AgentDirectory(ctx.config, ctx.redis, ctx.keys),
+        directory=AgentDirectory(ctx.config),
         providers=providers,
         redis=ctx.redis,
         keys=ctx.keys,

@@ -1,7 +1,7 @@
 """Agents by name: the YAML file's, then those created at runtime by an approved request.
 
 Runtime agents live in one Redis hash (``keys.runtime_agents``), name -> ``RuntimeAgent``
-JSON; the YAML file wins on a name clash. Each run reads the hash once (``snapshot``), so
+JSON; the YAML file wins on a name clash. Each run reads the hash once (``parse`` of it), so
 an agent approved a moment ago is known to the very next run, on any worker.
 """
 
@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import BaseModel
-from redis.asyncio import Redis
 
 from common.config import AgentConfig, Config
-from common.keys import Keys
 from common.messages import Destination
 
 
@@ -47,13 +45,8 @@ class Agents:
 
 
 class AgentDirectory:
-    def __init__(self, config: Config, redis: Redis, keys: Keys) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.redis = redis
-        self.keys = keys
-
-    async def snapshot(self) -> Agents:
-        return self.parse(await self.redis.hgetall(self.keys.runtime_agents))
 
     def parse(self, raw: dict[bytes, bytes] | dict[bytes | str, bytes | str]) -> Agents:
         """The directory from the runtime-agents hash as read."""

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from common.keys import Keys
 from common.ports import ContentBlock, ModelMessage
 
 CHARS_PER_TOKEN = 4  # a rough estimate for English text and JSON; no tokenizer needed
@@ -102,16 +100,13 @@ def merge_roles(messages: list[ModelMessage]) -> list[ModelMessage]:
 
 
 class HistoryStore:
-    def __init__(self, redis: Redis, keys: Keys, *, cache_items: int = 4096) -> None:
-        self.redis = redis
-        self.keys = keys
+    """Parses sessions' histories as the run's reads fetched them."""
+
+    def __init__(self, *, cache_items: int = 4096) -> None:
         # Every run reads its session's whole history, and all but the newest items were
         # parsed by the runs before: an item's JSON never changes once written, so its
         # parse is kept (items are read-only everywhere), least recently used out first.
         self._item = functools.lru_cache(maxsize=cache_items)(HistoryItem.model_validate_json)
-
-    async def load(self, session: str) -> History:
-        return self.parse(await self.redis.lrange(self.keys.history(session), 0, -1))
 
     def parse(self, raw: list[bytes] | list[bytes | str]) -> History:
         """A history from its list as read."""

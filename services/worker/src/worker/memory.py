@@ -11,10 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-
-from common.keys import Keys
 
 log = logging.getLogger("clawbus.worker")
 
@@ -50,15 +47,6 @@ class MemoryEdit:
 
 def _text(raw: bytes | str | None) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw or ""
-
-
-class MemoryStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
-        self.redis = redis
-        self.keys = keys
-
-    async def get(self, agent: str) -> str:
-        return _text(await self.redis.get(self.keys.memory(agent)))
 
 
 @dataclass

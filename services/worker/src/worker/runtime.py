@@ -29,7 +29,6 @@ from worker.cost import CostMeter
 from worker.history import History, HistoryItem, HistoryStore, HistoryWrite
 from worker.journal import Outcome, SetKey, StateOp
 from worker.loop import AgentLoop
-from worker.memory import MemoryStore
 from worker.presence import Presence
 from worker.prompt import context_system, describe, render_inputs, stable_system
 from worker.providers import Providers
@@ -63,8 +62,7 @@ class AgentRuntime:
         self.keys = keys
         self.tz = ZoneInfo(tz)
         self.clock = clock
-        self.histories = HistoryStore(redis, keys, cache_items=history_cache_items)
-        self.memories = MemoryStore(redis, keys)
+        self.histories = HistoryStore(cache_items=history_cache_items)
         self.meter = CostMeter(redis, keys)
         self.presence = Presence(bus, typing_interval_s, typing_delay_s)
         self.toolbox = default_toolbox()

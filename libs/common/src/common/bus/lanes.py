@@ -330,15 +330,11 @@ class LaneBus:
         return result == 2
 
     async def finish_many(
-        self,
-        items: Sequence[tuple[ClaimedLane, Sequence[str], bool]],
-        tail: Callable[[Pipeline], object] | None = None,
+        self, items: Sequence[tuple[ClaimedLane, Sequence[str], bool]]
     ) -> list[int]:
-        """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2.
-
-        ``tail`` queues commands that ride in the same round trip, after the finishes."""
+        """``finish`` for many lanes in one round trip; per lane -1 (fenced), 1 or 2."""
         calls = [self._finish_call(lane, ids, release) for lane, ids, release in items]
-        results = await self._pipeline(calls, tail)
+        results = await self._pipeline(calls)
         return [int(r[0]) for r in results]
 
     def _finish_call(
