@@ -65,6 +65,13 @@ class BatchWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._again:  # outputs still owed at shutdown are lost with this process: say so
+            log.error(
+                "stopping with refused outputs unpublished", extra={"batches": len(self._again)}
+            )
+            for task in list(self._again):
+                task.cancel()
+            await asyncio.gather(*self._again, return_exceptions=True)
 
     async def commit(
         self,
