@@ -155,3 +155,46 @@ async def test_scripts_lost_by_a_redis_restart_are_loaded_again(bus: LaneBus, re
     assert ids(lane) == ["m1", "m2"]
     await redis.script_flush()
     assert await bus.finish_many([(lane, [e.id for e in lane.entries], True)]) == [1]
+
+
+async def test_a_sleeping_claim_wakes_on_the_ring_and_returns_the_lane(bus: LaneBus):
+    """A claim that waits for the bell first claims in the same round trip: the publish that
+    rings is what it returns, long before its wait would have run out."""
+    await bus.claim(Stage.ROUTE, 10, 10, hush=True)  # silence any earlier ring
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sleeping = asyncio.create_task(bus.claim(Stage.ROUTE, 10, 10, hush=True, wait_s=10))
+    await asyncio.sleep(0.2)
+    assert not sleeping.done()
+    await bus.publish(Stage.ROUTE, [("c", env(1))])
+    [lane] = await asyncio.wait_for(sleeping, 9)
+    assert ids(lane) == ["m1"]
+    assert loop.time() - started < 9
+
+
+async def test_a_sleeping_claim_returns_at_once_for_a_ring_it_has_not_served(bus: LaneBus):
+    await bus.claim(Stage.ROUTE, 10, 10, hush=True)
+    await bus.publish(Stage.ROUTE, [("c", env(1))])  # rang while nobody was waiting
+    [lane] = await asyncio.wait_for(bus.claim(Stage.ROUTE, 10, 10, hush=True, wait_s=10), 9)
+    assert ids(lane) == ["m1"]
+    # the ring was answered: the next sleeping claim waits its time out, then polls
+    assert await bus.claim(Stage.ROUTE, 10, 10, hush=True, wait_s=0.2) == []
+
+
+async def test_a_ring_follows_the_scripts_a_lost_script_cache_made_run_again(
+    bus: LaneBus, redis: Redis
+):
+    """A handback whose script Redis lost rings before the re-run makes the lane ready;
+    the ring goes out again after it, so a sleeper is not left waiting for its poll."""
+    await bus.publish(Stage.ROUTE, [("c", env(1))])
+    [held] = await bus.claim(Stage.ROUTE, 1, 10, hush=True)
+    await redis.script_flush()
+    assert await bus.claim(Stage.ROUTE, 1, 10) == []  # loads the claim script, not handback's
+    early = asyncio.create_task(bus.claim(Stage.ROUTE, 1, 10, hush=True, wait_s=30))
+    await asyncio.sleep(0.2)  # asleep on the bell
+    await bus.handback(held)
+    woken = await asyncio.wait_for(early, 20)
+    # woken by the ring sent ahead of the re-run, or after it: either way a sleeper finds
+    # the lane at once, not after its wait
+    lanes = woken or await asyncio.wait_for(bus.claim(Stage.ROUTE, 1, 10, hush=True, wait_s=30), 20)
+    assert [ids(lane) for lane in lanes] == [["m1"]]

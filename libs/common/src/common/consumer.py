@@ -112,6 +112,7 @@ class LaneConsumer:
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         backoff = Backoff(0.2, 5.0)
         failures = 0
+        sleep = False  # the last claim took every ready lane: wait for the bell first
         while not stop.is_set():
             free = self.options.concurrency - len(self.running)
             if free <= 0:
@@ -119,12 +120,15 @@ class LaneConsumer:
                 await _wait_any(stop, self._freed, within_s=self.options.poll_interval_s)
                 continue
             try:
-                claimed = await self._claim(free)
+                # Not cancelled at shutdown: a wait ends within the poll interval, and the
+                # lanes it claimed then run (or go back) like any others.
+                claimed = await self._claim(free, self.options.poll_interval_s if sleep else 0)
                 self.consuming = True
                 metrics.REDIS_UP.set(1)
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
+                sleep = False
                 self.consuming = False
                 metrics.REDIS_UP.set(0)
                 log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
@@ -141,19 +145,14 @@ class LaneConsumer:
                 task = asyncio.create_task(self._run_lane(lane, slot))
                 self.running[task] = (lane, slot)
                 task.add_done_callback(self._done)
-            if not filled:
-                # every ready lane was taken and the bell silenced in the same round trip:
-                # the next publish (or a re-armed lane) rings again
-                with contextlib.suppress(RedisError, OSError):
-                    await _wait_any(
-                        stop,
-                        waiter=self.bus.wait(self.stage, self.options.poll_interval_s),
-                        within_s=self.options.poll_interval_s + 1,
-                    )
+            # Every ready lane was taken and the bell silenced in the same round trip: the
+            # next claim waits for a publish (or a re-armed lane) to ring again.
+            sleep = not filled
 
-    async def _claim(self, free: int) -> list[tuple[ClaimedLane, str | None]]:
+    async def _claim(self, free: int, wait_s: float) -> list[tuple[ClaimedLane, str | None]]:
+        batch = self.options.batch
         if self.slots is None:
-            lanes = await self.bus.claim(self.stage, free, self.options.batch, hush=True)
+            lanes = await self.bus.claim(self.stage, free, batch, hush=True, wait_s=wait_s)
             return [(lane, None) for lane in lanes]
         # Ask for no more lanes than the global cap has room for, then take a slot per
         # lane actually claimed; a lane that lost the race for the last slots goes back.
@@ -161,9 +160,11 @@ class LaneConsumer:
         if room is None or room < free:
             room = await self.slots.free()
         want = min(free, room)
-        if want <= 0:
+        if want <= 0:  # the cap is reached: a ring or the poll interval asks again
+            if wait_s > 0:
+                await self.bus.wait(self.stage, wait_s)
             return []
-        lanes = await self.bus.claim(self.stage, want, self.options.batch, hush=True)
+        lanes = await self.bus.claim(self.stage, want, batch, hush=True, wait_s=wait_s)
         if not lanes:
             return []
         try:

@@ -134,7 +134,8 @@ class LaneBus:
         redis-py's script pipelines ask ``SCRIPT EXISTS`` first, a second round trip every
         time; here a script the server lost (a restart) is loaded and re-run on NOSCRIPT.
         The first ``by_body`` calls are sent with their text (EVAL) and cannot meet
-        NOSCRIPT. ``head`` queues its commands and returns how many it queued. Without
+        NOSCRIPT. A ``tail`` is sent again after any re-run, so it still follows the
+        scripts. ``head`` queues its commands and returns how many it queued. Without
         ``raise_on_error`` the scripts' errors come back among the results.
         """
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -148,9 +149,17 @@ class LaneBus:
                 tail(pipe)
             results: list[Any] = await pipe.execute(raise_on_error=False)
         results = results[first:]
+        rerun = False
         for i, (script, keys, args) in enumerate(calls):
             if isinstance(results[i], NoScriptError):
                 results[i] = await script(keys=keys, args=args)
+                rerun = True
+        if rerun and tail is not None:
+            # the tail follows the scripts (a ring must not wake a consumer before the
+            # lanes it rings for are ready): run it again after the re-runs
+            async with self.redis.pipeline(transaction=False) as pipe:
+                tail(pipe)
+                await pipe.execute()
         for result in results if raise_on_error else results[len(calls) :]:
             if isinstance(result, Exception):
                 raise result
@@ -234,7 +243,10 @@ class LaneBus:
         if not items:
             return []
         calls, groups = self._publish_calls(stage, items, dedup=dedup)
-        results = await self._pipeline(calls, lambda pipe: self._ring(pipe, stage))
+        # by text: a server that lost its scripts must not ring before the lanes are ready
+        results = await self._pipeline(
+            calls, lambda pipe: self._ring(pipe, stage), by_body=len(calls)
+        )
         dups = [False] * len(items)
         for positions, result in zip(groups, results, strict=True):
             for pos, flag in zip(positions, result[1:], strict=True):
@@ -244,7 +256,7 @@ class LaneBus:
     # -- consuming ---------------------------------------------------------------------
 
     async def claim(
-        self, stage: Stage, want: int, batch: int, *, hush: bool = False
+        self, stage: Stage, want: int, batch: int, *, hush: bool = False, wait_s: float = 0
     ) -> list[ClaimedLane]:
         """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each.
 
@@ -252,6 +264,12 @@ class LaneBus:
         lanes are looked at: every ring until then is answered by this claim, and a publish
         after it rings again. A claimer that took fewer than ``want`` lanes may then sleep
         on the bell without a wasted wake-up per publish it already served.
+
+        With ``wait_s`` (and ``hush``) the claim first waits up to that long for the bell,
+        in the same round trip: Redis runs a connection's commands in order, so the claim
+        queued behind the blocking pop runs the moment a publish rings (or when the wait
+        times out, which makes it a poll). A sleeping consumer then wakes once per ring, to
+        the lanes already claimed, instead of waking to claim.
         """
         parts = self.keys.partitions
         self._rotation = (self._rotation + 1) % parts
@@ -260,8 +278,10 @@ class LaneBus:
         bell = self.keys.bell(stage)
 
         def silence(pipe: Pipeline) -> int:
+            if wait_s > 0:
+                pipe.blpop([bell], timeout=wait_s)
             pipe.delete(bell)
-            return 1
+            return 2 if wait_s > 0 else 1
 
         while want > 0 and candidates:
             shares = [want // len(candidates)] * len(candidates)
