@@ -4,7 +4,7 @@ Every message of a conversation, the person's and the agent's, is kept in the
 conversation's history stream; its stream id is the message's position. A tab that
 reconnects says the last id it has, gets what it missed, and drops ids it has seen, so
 a dropped socket neither loses nor repeats messages. Replies come from delivery through
-the web chat event stream, which every ingest replica tails.
+the web chat event stream, which every ingest replica tails while it has a socket open.
 """
 
 from __future__ import annotations
@@ -110,6 +110,11 @@ class WebChatHub:
         self.token = token
         self.sockets: dict[str, set[WebSocket]] = defaultdict(set)
         self.conversations = Conversations(streams.redis, keys)
+        # With no socket open the feed is not read at all; the first socket to open marks
+        # where the tail resumes, before its history is replayed, so nothing falls between.
+        self.tailing = False
+        self._resume_at: str | None = None
+        self._joined = asyncio.Event()
 
     def authorised(self, given: str | None) -> bool:
         if self.token is None:
@@ -117,12 +122,22 @@ class WebChatHub:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
     async def tail(self, stop: asyncio.Event) -> None:
-        """Push every web chat event to the sockets of its conversation."""
+        """Push every web chat event to the sockets of its conversation, while any is open."""
         last: str | None = None
         while not stop.is_set():
+            if not self.sockets:
+                self.tailing = False
+                last = None
+                self._joined.clear()
+                await _first(stop, self._joined)
+                continue
+            if last is None:
+                if self._resume_at is None:
+                    await _first(stop, self._joined)  # a socket is marking where to resume
+                    continue
+                last, self._resume_at = self._resume_at, None
+                self.tailing = True
             try:
-                if last is None:
-                    last = await self.streams.last_id(self.keys.webchat_events)
                 rows = await self.streams.tail(self.keys.webchat_events, last, block_ms=1000)
             except (RedisError, OSError):
                 await asyncio.sleep(1)
@@ -148,8 +163,8 @@ class WebChatHub:
         if refusal is not None:
             await ws.close(code=refusal[0], reason=refusal[1])
             return
-        self.sockets[conv].add(ws)
         try:
+            await self.join(conv, ws)
             await self.conversations.touch(user, conv)
             await self._replay(ws, conv, params.get("after"))
             while True:
@@ -158,9 +173,21 @@ class WebChatHub:
         except WebSocketDisconnect:
             pass
         finally:
-            self.sockets[conv].discard(ws)
-            if not self.sockets[conv]:
-                self.sockets.pop(conv, None)
+            self.leave(conv, ws)
+
+    async def join(self, conv: str, ws: WebSocket) -> None:
+        """Start pushing ``conv``'s events to ``ws``; call before replaying its history."""
+        self.sockets[conv].add(ws)
+        if not self.tailing:
+            mark = await self.streams.last_id(self.keys.webchat_events)
+            if self._resume_at is None or _stream_id(mark) < _stream_id(self._resume_at):
+                self._resume_at = mark
+            self._joined.set()
+
+    def leave(self, conv: str, ws: WebSocket) -> None:
+        self.sockets[conv].discard(ws)
+        if not self.sockets[conv]:
+            self.sockets.pop(conv, None)
 
     async def _replay(self, ws: WebSocket, conv: str, after: str | None) -> None:
         stream = self.keys.webchat_history(conv)
@@ -229,6 +256,21 @@ class WebChatHub:
         await ws.send_text(
             orjson.dumps({"type": "error", "error": reason, "client_id": client_id}).decode()
         )
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def _first(stop: asyncio.Event, event: asyncio.Event) -> None:
+    """Wait until either event is set."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(event.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def webchat_router(hub: WebChatHub) -> APIRouter:
