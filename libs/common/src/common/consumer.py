@@ -164,12 +164,24 @@ class LaneConsumer:
             if wait_s > 0:
                 await self.bus.wait(self.stage, wait_s)
             return []
-        lanes = await self.bus.claim(self.stage, want, batch, hush=True, wait_s=wait_s)
+        # A claim that waits for a ring mostly wakes to one lane: its slot is taken in the
+        # same round trip, after the claim (none is held while waiting), and given back
+        # if no lane came.
+        ahead = self.slots.acquire_call(1) if wait_s > 0 else None
+        lanes, reply = await self.bus.claim_and(
+            self.stage, want, batch, ahead, hush=True, wait_s=wait_s
+        )
+        granted = self.slots.granted(reply) if ahead and isinstance(reply, list) else []
+        spare = granted[len(lanes) :]
+        if spare:
+            self._give_back(spare)
         if not lanes:
             return []
         try:
-            granted = await self.slots.acquire(len(lanes))
+            if len(granted) < len(lanes):
+                granted += await self.slots.acquire(len(lanes) - len(granted))
         except BaseException:
+            self._give_back(granted)
             for lane in lanes:
                 await self.bus.handback(lane)
             raise
@@ -177,16 +189,22 @@ class LaneConsumer:
             await self.bus.handback(lane)
         return list(zip(lanes, granted, strict=False))
 
+    def _give_back(self, slots: list[str]) -> None:
+        """Release slots in the background, several per round trip."""
+        if not slots:
+            return
+        if not self._releasing:  # the first of this loop turn: one release for all
+            release = asyncio.get_running_loop().create_task(self._release_slots())
+            self._background.add(release)
+            release.add_done_callback(self._background.discard)
+        self._releasing += slots
+
     def _done(self, task: asyncio.Task[None]) -> None:
         _, slot = self.running.pop(task, (None, None))
         if slot in self._returned:  # went back with the lane's last commit
             self._returned.discard(slot)
         elif slot is not None and self.slots is not None:
-            if not self._releasing:  # the first of this loop turn: one release for all
-                release = asyncio.get_running_loop().create_task(self._release_slots())
-                self._background.add(release)
-                release.add_done_callback(self._background.discard)
-            self._releasing.append(slot)
+            self._give_back([slot])
         self._freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("lane task crashed", exc_info=task.exception())

@@ -9,9 +9,11 @@ renew in time; a holder paused past its lease may briefly coexist with its repla
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
 
 from common.bus import scripts
 
@@ -39,7 +41,16 @@ class Slots:
     async def acquire(self, want: int) -> list[str]:
         if want <= 0:
             return []
-        reply = await self._acquire(keys=[self.key], args=[self.cap, self.ttl_ms, *self._ids(want)])
+        [script, keys, args] = self.acquire_call(want)
+        return self.granted(await script(keys=keys, args=args))
+
+    def acquire_call(self, want: int) -> tuple[AsyncScript, list[str], list[Any]]:
+        """The script call that takes up to ``want`` slots, to send in another round trip;
+        its reply goes to ``granted``."""
+        return (self._acquire, [self.key], [self.cap, self.ttl_ms, *self._ids(want)])
+
+    def granted(self, reply: list[Any]) -> list[str]:
+        """The slots an acquire's reply granted (and the room it left, as the hint)."""
         self.room = int(reply[0])
         return [g.decode() if isinstance(g, bytes) else str(g) for g in reply[1:]]
 

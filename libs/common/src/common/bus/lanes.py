@@ -258,6 +258,19 @@ class LaneBus:
     async def claim(
         self, stage: Stage, want: int, batch: int, *, hush: bool = False, wait_s: float = 0
     ) -> list[ClaimedLane]:
+        lanes, _ = await self.claim_and(stage, want, batch, hush=hush, wait_s=wait_s)
+        return lanes
+
+    async def claim_and(
+        self,
+        stage: Stage,
+        want: int,
+        batch: int,
+        also: tuple[AsyncScript, list[str], list[Any]] | None = None,
+        *,
+        hush: bool = False,
+        wait_s: float = 0,
+    ) -> tuple[list[ClaimedLane], Any]:
         """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each.
 
         With ``hush`` the stage's bell is silenced in the same round trip, just before the
@@ -270,6 +283,9 @@ class LaneBus:
         queued behind the blocking pop runs the moment a publish rings (or when the wait
         times out, which makes it a poll). A sleeping consumer then wakes once per ring, to
         the lanes already claimed, instead of waking to claim.
+
+        ``also`` is one more script call for the same round trip, run after the claims; its
+        reply (or the error it met, as an exception object) comes back with the lanes.
         """
         parts = self.keys.partitions
         self._rotation = (self._rotation + 1) % parts
@@ -283,28 +299,36 @@ class LaneBus:
             pipe.delete(bell)
             return 2 if wait_s > 0 else 1
 
+        extra: Any = None
         while want > 0 and candidates:
             shares = [want // len(candidates)] * len(candidates)
             for i in range(want % len(candidates)):
                 shares[i] += 1
             tried = [(p, s) for p, s in zip(candidates, shares, strict=True) if s > 0]
             untried = [p for p, s in zip(candidates, shares, strict=True) if s == 0]
+            calls = [
+                (
+                    self._claim,
+                    self.keys.partition(stage, index).keys,
+                    [
+                        self.keys.partition(stage, index).lane_prefix,
+                        share,
+                        self.lease_ttl_ms,
+                        batch,
+                    ],
+                )
+                for index, share in tried
+            ]
             results = await self._pipeline(
-                [
-                    (
-                        self._claim,
-                        self.keys.partition(stage, index).keys,
-                        [
-                            self.keys.partition(stage, index).lane_prefix,
-                            share,
-                            self.lease_ttl_ms,
-                            batch,
-                        ],
-                    )
-                    for index, share in tried
-                ],
+                calls + ([also] if also is not None else []),
                 head=silence if hush else None,
+                raise_on_error=False,
             )
+            if also is not None:
+                extra, also = results.pop(), None
+            for result in results:  # raise as before (lanes taken meanwhile expire back)
+                if isinstance(result, Exception):
+                    raise result
             hush = False
             candidates = untried
             for (index, share), result in zip(tried, results, strict=True):
@@ -315,7 +339,7 @@ class LaneBus:
                 want -= len(got)
                 if len(got) == share:
                     candidates.append(index)
-        return claimed
+        return claimed, extra
 
     @staticmethod
     def _claimed(stage: Stage, part: Partition, now: int, raw: list[Any]) -> ClaimedLane:
