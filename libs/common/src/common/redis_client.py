@@ -7,13 +7,30 @@ from collections import deque
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common.settings import Settings
+
+
+class PackedConnection(Connection):
+    """A TCP connection that packs commands with hiredis's C packer.
+
+    redis-py's synchronous client packs with hiredis when it is installed; its asyncio
+    client packs in Python, about 9 us per command here against 1 (the bytes are the same).
+    A service sends a dozen commands per message, some of them scripts with hundreds of
+    arguments.
+    """
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
 
 
 class QueuedPool(ConnectionPool):
@@ -78,9 +95,11 @@ class QueuedPool(ConnectionPool):
 
 
 def connect(settings: Settings, *, max_connections: int = 64) -> Redis:
-    # The socket timeout stays above the longest blocking read.
+    # The socket timeout stays above the longest blocking read. A rediss:// or unix://
+    # URL brings its own connection class (and packs in Python).
     pool = QueuedPool.from_url(
         settings.redis_url,
+        connection_class=PackedConnection,
         max_connections=max_connections,
         timeout=30,
         decode_responses=False,

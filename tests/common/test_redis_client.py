@@ -1,6 +1,7 @@
-"""The client's connection pool against a real Redis: callers beyond its size wait their
-turn (none fails, none is left waiting with a connection free), a wait is bounded, and a
-caller cancelled while waiting does not take a turn from the others."""
+"""The services' Redis client against a real Redis: its pool (callers beyond its size wait
+their turn, none fails, none is left waiting with a connection free, a wait is bounded, a
+caller cancelled while waiting does not take a turn from the others) and its C command
+packer (the same bytes as redis-py's own, for every kind of argument the services send)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import asyncio
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError
 
 from clawbus.embedded import EmbeddedRedis
-from common.redis_client import QueuedPool, connect
+from common.redis_client import PackedConnection, QueuedPool, connect
 from common.settings import Settings
 
 
@@ -70,5 +72,37 @@ async def test_the_services_client_uses_the_queued_pool(redis_server: EmbeddedRe
     try:
         assert isinstance(client.connection_pool, QueuedPool)
         assert await asyncio.gather(*(client.ping() for _ in range(10))) == [True] * 10
+    finally:
+        await client.aclose()
+
+
+ARGS = [
+    ("EVALSHA", "2f0083a2", 2, "ns:{ns.route.0}:ready", b"\x00\xffbin", 250, -7, 0.25, 3.5),
+    ("SCRIPT LOAD", "return 1"),  # a two-word command name is split
+    (b"CLIENT SETNAME", b"x"),
+    ("SET", "clé", "värde ✓", "PX", 1000),
+    ("EVAL", "x" * 7000, 0),  # past the Python packer's chunking cutoff
+]
+
+
+@pytest.mark.parametrize("args", ARGS)
+def test_the_packer_sends_the_bytes_redis_py_would(args: tuple[object, ...]) -> None:
+    python = b"".join(Connection().pack_command(*args))
+    assert b"".join(PackedConnection().pack_command(*args)) == python
+
+
+async def test_the_services_client_packs_in_c_and_round_trips(redis_server: EmbeddedRedis):
+    client = connect(Settings(redis_url=redis_server.url))
+    try:
+        conn = await client.connection_pool.get_connection()
+        assert isinstance(conn, PackedConnection)
+        await client.connection_pool.release(conn)
+        sha = await client.script_load("return {ARGV[1], ARGV[2], ARGV[3]}")
+        assert await client.evalsha(sha, 0, "clé ✓", 42, b"\x00\xff") == [
+            "clé ✓".encode(),
+            b"42",
+            b"\x00\xff",
+        ]
+        assert await client.blpop(["none"], timeout=0.05) is None
     finally:
         await client.aclose()
