@@ -19,6 +19,8 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from common import wire as wires
+
 Queue = Callable[[Pipeline], object]
 
 
@@ -66,24 +68,36 @@ class Coalescer:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
+    async def _execute(self, queue: Queue) -> list[Any]:
+        """One pipeline, over the client's wire when it has one; errors as objects."""
+        wire = wires.of(self.redis)
+        if wire is not None:
+            return await wires.run(self.redis, wire, queue)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            queue(pipe)
+            if not pipe.command_stack:
+                return []
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            return replies
+
     async def _send(self, batch: list[tuple[Queue, asyncio.Future[list[Any]]]]) -> None:
         spans: list[tuple[int, int] | None] = []
+
+        def queue_all(pipe: Pipeline) -> None:
+            for queue, future in batch:
+                start = len(pipe.command_stack)
+                try:
+                    queue(pipe)
+                except Exception as exc:  # a caller's bug fails that caller only
+                    del pipe.command_stack[start:]
+                    if not future.done():
+                        future.set_exception(exc)
+                    spans.append(None)
+                    continue
+                spans.append((start, len(pipe.command_stack)))
+
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for queue, future in batch:
-                    start = len(pipe.command_stack)
-                    try:
-                        queue(pipe)
-                    except Exception as exc:  # a caller's bug fails that caller only
-                        del pipe.command_stack[start:]
-                        if not future.done():
-                            future.set_exception(exc)
-                        spans.append(None)
-                        continue
-                    spans.append((start, len(pipe.command_stack)))
-                replies: list[Any] = (
-                    await pipe.execute(raise_on_error=False) if pipe.command_stack else []
-                )
+            replies = await self._execute(queue_all)
         except Exception as exc:  # the connection failed: every caller sees it
             for _, future in batch:
                 if not future.done():

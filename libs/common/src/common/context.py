@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from common import metrics
+from common import metrics, wire
 from common.bus import LaneBus, Streams
 from common.config import Config, load_config
 from common.keys import Keys, Stage
@@ -47,6 +47,7 @@ class Context:
         return cls(settings, redis, keys, bus, Streams(redis), load_config(settings.config_path))
 
     async def aclose(self) -> None:
+        await wire.detach(self.redis)
         await self.redis.aclose()
 
     def redis_check(self) -> ReadyCheck:

@@ -14,6 +14,7 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from common import wire
 from common.settings import Settings
 
 
@@ -109,4 +110,6 @@ def connect(settings: Settings, *, max_connections: int = 64) -> Redis:
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
         retry_on_error=[ConnectionError, RedisTimeoutError],
     )
-    return Redis(connection_pool=pool)
+    redis = Redis(connection_pool=pool)
+    wire.attach(redis)  # the message path's pipelines go over a leaner transport
+    return redis

@@ -17,6 +17,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from common import wire as wires
 from common.bus import scripts
 from common.envelope import Envelope, decode
 from common.errors import Fenced, PermanentError
@@ -119,6 +120,7 @@ class LaneBus:
         self._renew = redis.register_script(scripts.RENEW)
         self._replay = redis.register_script(scripts.REPLAY)
         self._rotation = 0
+        self._blocking: list[wires.Wire] = []  # wires of claims that wait for the bell
 
     async def _pipeline(
         self,
@@ -128,6 +130,7 @@ class LaneBus:
         *,
         by_body: int = 0,
         raise_on_error: bool = True,
+        wait_s: float = 0.0,
     ) -> list[Any]:
         """Run scripts (between ``head`` and ``tail`` commands) in one round trip, by sha.
 
@@ -138,7 +141,10 @@ class LaneBus:
         scripts. ``head`` queues its commands and returns how many it queued. Without
         ``raise_on_error`` the scripts' errors come back among the results.
         """
-        async with self.redis.pipeline(transaction=False) as pipe:
+        first = 0
+
+        def queue(pipe: Pipeline) -> None:
+            nonlocal first
             first = head(pipe) if head is not None else 0
             for i, (script, keys, args) in enumerate(calls):
                 if i < by_body:
@@ -147,7 +153,8 @@ class LaneBus:
                     pipe.evalsha(script.sha, len(keys), *keys, *args)
             if tail is not None:
                 tail(pipe)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
+
+        results = await self._send(queue, wait_s)
         results = results[first:]
         rerun = False
         for i, (script, keys, args) in enumerate(calls):
@@ -157,13 +164,30 @@ class LaneBus:
         if rerun and tail is not None:
             # the tail follows the scripts (a ring must not wake a consumer before the
             # lanes it rings for are ready): run it again after the re-runs
-            async with self.redis.pipeline(transaction=False) as pipe:
-                tail(pipe)
-                await pipe.execute()
+            for reply in await self._send(tail, 0):
+                if isinstance(reply, Exception):
+                    raise reply
         for result in results if raise_on_error else results[len(calls) :]:
             if isinstance(result, Exception):
                 raise result
         return results[: len(calls)]
+
+    async def _send(self, queue: Callable[[Pipeline], object], wait_s: float) -> list[Any]:
+        """One pipeline; over the client's wire when it has one (a blocking one on a wire
+        of its own), else through redis-py. Error replies come back as objects."""
+        shared = wires.of(self.redis)
+        if shared is None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                queue(pipe)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+                return replies
+        if wait_s <= 0:
+            return await wires.run(self.redis, shared, queue)
+        own = self._blocking.pop() if self._blocking else shared.spawn()
+        try:
+            return await wires.run(self.redis, own, queue, wait_s=wait_s)
+        finally:
+            self._blocking.append(own)
 
     # -- producing ---------------------------------------------------------------------
 
@@ -323,6 +347,7 @@ class LaneBus:
                 calls + ([also] if also is not None else []),
                 head=silence if hush else None,
                 raise_on_error=False,
+                wait_s=wait_s if hush else 0.0,
             )
             if also is not None:
                 extra, also = results.pop(), None
