@@ -28,6 +28,7 @@ import httpx
 from redis.asyncio import Redis
 
 from clawbus.embedded import EmbeddedRedis, free_port
+from common import wire as wires
 from common.bus import LaneBus
 from common.envelope import Envelope, now_ms
 from common.keys import Keys, Stage
@@ -333,8 +334,11 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
     convs = args.conversations
     ours = Clawbus(url, tmp)  # a fresh namespace: every round starts with empty histories
     await ours.start(("ingest", "router", "worker", "delivery", "scheduler"))
+    # the producer stands in for ingest, and publishes the way ingest does
+    publisher = Redis.from_url(url)
+    wires.attach(publisher)
     try:
-        bus = LaneBus(redis, ours.keys)
+        bus = LaneBus(publisher, ours.keys)
         await ours.mark(redis)
         calls = await command_calls(redis)
         rate = await throughput(
@@ -355,6 +359,8 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         )
     finally:
         ours.stop()
+        await wires.detach(publisher)
+        await publisher.aclose()
     return {"msgs_per_s": rate, "redis_cmds_per_msg": cmds, **figures(lat, low)}
 
 

@@ -378,9 +378,9 @@ class LaneBus:
 
     async def ring(self, stage: Stage) -> None:
         """Wake a consumer of ``stage`` (lanes became ready without a publish)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self._ring(pipe, stage)
-            await pipe.execute()
+        for reply in await self._send(lambda pipe: self._ring(pipe, stage), 0):
+            if isinstance(reply, Exception):
+                raise reply
 
     def _ring(self, pipe: Pipeline, stage: Stage) -> None:
         bell = self.keys.bell(stage)

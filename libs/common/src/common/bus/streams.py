@@ -7,6 +7,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from common.coalesce import Coalescer
+
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -40,6 +42,8 @@ class Streams:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._append_linked = redis.register_script(_APPEND_LINKED)
+        # appends of replies delivered at once share round trips (and the client's wire)
+        self._batch = Coalescer(redis)
 
     async def append(
         self, stream: str, fields: Mapping[str, str | bytes], *, maxlen: int = 1000
@@ -69,7 +73,7 @@ class Streams:
             for k, v in pairs.items():
                 args += [k, v]
         keys = [history[0], feed[0], *([receipt[0]] if receipt else [])]
-        entry_id = await self._append_linked(keys=keys, args=args)
+        entry_id = await self._batch.script(self._append_linked, keys, args)
         return None if entry_id is None else _s(entry_id)
 
     async def range(
