@@ -127,6 +127,8 @@ class Cluster:
             "CLAWBUS_WEBHOOK_URL": sink.url,
             "CLAWBUS_WEBHOOK_SECRET": SECRET,
             "CLAWBUS_LOG_JSON": "true",
+            # several partitions, as on a Redis Cluster: claims across partitions under test
+            "CLAWBUS_PARTITIONS": "4",
             "CLAWBUS_LEASE_TTL_S": "2",
             "CLAWBUS_POLL_INTERVAL_S": "0.05",
             "CLAWBUS_RETRY_BASE_S": "0.1",

@@ -66,7 +66,7 @@ class Settings(FileFirstSettings):
     log_json: bool = True
 
     # lanes
-    partitions: int = Field(default=4, ge=1, le=256)
+    partitions: int = Field(default=1, ge=1, le=256)
     lease_ttl_s: float = Field(default=10.0, gt=0)
     poll_interval_s: float = Field(default=0.25, gt=0)
     batch_size: int = Field(default=50, ge=1)
