@@ -151,3 +151,30 @@ def test_only_plain_tcp_clients_get_a_wire() -> None:
     assert (
         wires.Wire.for_client(Redis.from_url("redis://127.0.0.1:1", decode_responses=True)) is None
     )
+
+
+async def test_a_password_and_a_database_in_the_url_are_honoured(tmp_path: Any):
+    server = EmbeddedRedis(tmp_path / "redis")
+    server.start()
+    admin = Redis.from_url(server.url)
+    await admin.config_set("requirepass", "s3cret")
+    url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+    client = connect(Settings(redis_url=url))
+    wrong = connect(Settings(redis_url=f"redis://:nope@127.0.0.1:{server.port}/3"))
+    try:
+        wire = wires.of(client)
+        assert wire is not None
+        assert await wires.run(client, wire, lambda p: p.set("in-db-3", b"1")) == [True]
+        check = Redis.from_url(url)
+        assert await check.get("in-db-3") == b"1"
+        await check.aclose()
+        other = wires.of(wrong)
+        assert other is not None
+        with pytest.raises(ConnectionError, match="refused"):
+            await wires.run(wrong, other, lambda p: p.ping())
+    finally:
+        for c in (client, wrong):
+            await wires.detach(c)
+            await c.aclose()
+        await admin.aclose()
+        server.stop()
