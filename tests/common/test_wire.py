@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from clawbus.embedded import EmbeddedRedis
 from common import wire as wires
@@ -178,3 +179,23 @@ async def test_a_password_and_a_database_in_the_url_are_honoured(tmp_path: Any):
             await c.aclose()
         await admin.aclose()
         server.stop()
+
+
+async def test_a_pipeline_without_a_reply_in_time_fails_and_the_others_recover(
+    redis_server: EmbeddedRedis,
+):
+    client = Redis.from_url(redis_server.url)
+    wire = wires.Wire("127.0.0.1", redis_server.port, reply_timeout_s=0.3)
+    try:
+        # a blocking pop on the shared connection stands in for a server that stopped
+        # answering: the pipeline behind it is stuck too
+        slow = asyncio.create_task(wires.run(client, wire, lambda p: p.blpop(["none"], timeout=2)))
+        await asyncio.sleep(0.05)
+        behind = asyncio.create_task(wires.run(client, wire, lambda p: p.ping()))
+        with pytest.raises(RedisTimeoutError):
+            await slow
+        assert await asyncio.wait_for(behind, 5) == [True]  # sent again on a new connection
+        assert await wires.run(client, wire, lambda p: p.ping()) == [True]
+    finally:
+        await wire.aclose()
+        await client.aclose()

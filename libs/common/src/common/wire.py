@@ -33,10 +33,11 @@ from redis._parsers.base import BaseParser
 from redis._parsers.response_callbacks import get_response_callbacks
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.connection import HiredisRespSerializer
-from redis.exceptions import ConnectionError, InvalidResponse, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Queue = Callable[[Pipeline], object]
 
@@ -131,10 +132,11 @@ class Wire:
         """A wire to the server ``redis`` talks to, if it is plain TCP with raw replies."""
         pool = redis.connection_pool
         kw = pool.connection_kwargs
-        if not issubclass(pool.connection_class, Connection) or kw.get("decode_responses"):
-            return None
-        if pool.connection_class.__name__ not in ("Connection", "PackedConnection"):
+        kind = pool.connection_class
+        if not issubclass(kind, Connection) or issubclass(kind, SSLConnection):
             return None  # TLS, unix sockets and the like keep redis-py's own connections
+        if kw.get("decode_responses"):
+            return None
         return cls(
             kw.get("host", "localhost"),
             int(kw.get("port", 6379)),
@@ -192,8 +194,9 @@ class Wire:
             async with asyncio.timeout(timeout_s):
                 return await batch.future
         except TimeoutError as exc:  # the built-in one: no reply in time
+            batch.future.cancel()  # this caller is told below; the others by the close
             protocol.transport.close()  # later replies could not be matched any more
-            raise TimeoutError(f"no reply from Redis within {timeout_s:.1f}s") from exc
+            raise RedisTimeoutError(f"no reply from Redis within {timeout_s:.1f}s") from exc
 
     async def _connect(self) -> _Protocol:
         async with self._connecting:
