@@ -30,6 +30,8 @@ from common.settings import Settings
 
 log = logging.getLogger("clawbus.consumer")
 
+LANES_FIRST_TURNS = 4
+
 EachHandler = Callable[[ClaimedLane, Entry], Awaitable[Sequence[Emit]]]
 BatchHandler = Callable[[ClaimedLane, list[Entry]], Awaitable[Sequence[Emit]]]
 
@@ -148,6 +150,13 @@ class LaneConsumer:
             # Every ready lane was taken and the bell silenced in the same round trip: the
             # next claim waits for a publish (or a re-armed lane) to ring again.
             sleep = not filled
+            if sleep and claimed:
+                # Let the lanes just claimed send their first round trip (a commit, or a
+                # run's reads: a few turns of the loop) before the next claim is built and
+                # sent: that claim only waits, the lanes are what a user waits for. A ring
+                # meanwhile stays on the bell, so the delay loses no wake-up.
+                for _ in range(LANES_FIRST_TURNS):
+                    await asyncio.sleep(0)
 
     async def _claim(self, free: int, wait_s: float) -> list[tuple[ClaimedLane, str | None]]:
         batch = self.options.batch
