@@ -7,7 +7,7 @@ outcome) repeats on a retry instead of doubling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -35,14 +35,15 @@ class Turn:
     session: str
     inputs: list[TurnInput]
     attempt: int = 0
+    run_id: str = field(init=False)  # every effect id derives from it: computed once
+
+    def __post_init__(self) -> None:
+        run_id = derive_id("run", self.session, *(i.envelope.id for i in self.inputs))
+        object.__setattr__(self, "run_id", run_id)
 
     @property
     def agent(self) -> str:
         return self.inputs[0].input.agent
-
-    @property
-    def run_id(self) -> str:
-        return derive_id("run", self.session, *(i.envelope.id for i in self.inputs))
 
     @property
     def last(self) -> TurnInput:
