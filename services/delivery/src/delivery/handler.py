@@ -27,11 +27,10 @@ from common.errors import PermanentError, RateLimited, RetryableError
 from common.keys import Keys, Stage
 from common.messages import AgentInput, DeliveryReceipt, OutboundMessage
 from common.ports import Channel, ReceiptingChannel
+from delivery.channels.ledger import RECEIPT_TTL_S
 from delivery.guard import allowed
 
 log = logging.getLogger("clawbus.delivery")
-
-RECEIPT_TTL_S = 30 * 24 * 3600
 
 
 class DeliverHandler:
