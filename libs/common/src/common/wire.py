@@ -171,6 +171,8 @@ class Wire:
     async def execute(self, commands: Sequence[Sequence[Any]], *, wait_s: float = 0.0) -> list[Any]:
         """Send ``commands`` as one pipeline; their replies in order, error replies as
         exception objects. ``wait_s`` is how long a blocking command among them may wait."""
+        if not commands:
+            return []
         data = b"".join(_PACKER.pack(*c)[0] for c in commands)
         attempt = 0
         while True:
