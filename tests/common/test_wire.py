@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
@@ -134,15 +135,23 @@ async def test_redis_going_away_fails_pipelines_and_coming_back_is_reconnected(
         wire = wires.of(client)
         assert wire is not None
         assert await wires.run(client, wire, lambda p: p.set("k", b"1")) == [True]
+        lost = errors("lost")
         server.kill()
         with pytest.raises(ConnectionError):
             await wires.run(client, wire, lambda p: p.get("k"))
+        assert errors("lost") == lost + 1  # counted once; the reconnects that failed too
+        assert errors("connect") >= 1
         server.start()
         assert await wires.run(client, wire, lambda p: p.ping()) == [True]
     finally:
         await wires.detach(client)
         await client.aclose()
         server.stop()
+
+
+def errors(reason: str) -> float:
+    value = REGISTRY.get_sample_value("clawbus_redis_connection_errors_total", {"reason": reason})
+    return value or 0.0
 
 
 def test_only_plain_tcp_clients_get_a_wire() -> None:
@@ -192,8 +201,10 @@ async def test_a_pipeline_without_a_reply_in_time_fails_and_the_others_recover(
         slow = asyncio.create_task(wires.run(client, wire, lambda p: p.blpop(["none"], timeout=2)))
         await asyncio.sleep(0.05)
         behind = asyncio.create_task(wires.run(client, wire, lambda p: p.ping()))
+        timeouts = errors("timeout")
         with pytest.raises(RedisTimeoutError):
             await slow
+        assert errors("timeout") == timeouts + 1
         assert await asyncio.wait_for(behind, 5) == [True]  # sent again on a new connection
         assert await wires.run(client, wire, lambda p: p.ping()) == [True]
     finally:

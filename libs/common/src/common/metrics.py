@@ -145,3 +145,11 @@ TASKS_FIRED = Counter(
 )
 TASKS_ACTIVE = Gauge("clawbus_tasks_scheduled", "Tasks waiting for their next occurrence")
 REDIS_UP = Gauge("clawbus_redis_up", "1 when this process's last Redis call succeeded")
+REDIS_CONNECTION_ERRORS = Counter(
+    "clawbus_redis_connection_errors_total",
+    "Connections of the message path's transport that failed: lost, timeout (no reply in "
+    "time) or connect (could not connect or authenticate)",
+    ["reason"],
+)
+for _reason in ("lost", "timeout", "connect"):  # every series exported from the start
+    REDIS_CONNECTION_ERRORS.labels(_reason)

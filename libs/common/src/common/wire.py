@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -38,6 +39,10 @@ from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError, InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from common import metrics
+
+log = logging.getLogger("clawbus.wire")
 
 Queue = Callable[[Pipeline], object]
 
@@ -65,6 +70,7 @@ class _Protocol(asyncio.Protocol):
         self.pending: deque[_Batch] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
+        self.closing = False  # closed on purpose: not an error
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -95,6 +101,9 @@ class _Protocol(asyncio.Protocol):
                     batch.future.set_result(batch.replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closing:
+            metrics.REDIS_CONNECTION_ERRORS.labels("lost").inc()
+            log.warning("connection to Redis lost", extra={"error": str(exc or "closed")})
         self._fail(ConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
 
     def _fail(self, exc: Exception) -> None:
@@ -166,6 +175,7 @@ class Wire:
             await wire.aclose()
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
+            protocol.closing = True
             protocol.transport.close()
 
     async def execute(self, commands: Sequence[Sequence[Any]], *, wait_s: float = 0.0) -> list[Any]:
@@ -196,7 +206,10 @@ class Wire:
             async with asyncio.timeout(timeout_s):
                 return await batch.future
         except TimeoutError as exc:  # the built-in one: no reply in time
+            metrics.REDIS_CONNECTION_ERRORS.labels("timeout").inc()
+            log.warning("no reply from Redis in time", extra={"timeout_s": timeout_s})
             batch.future.cancel()  # this caller is told below; the others by the close
+            protocol.closing = True  # counted as a timeout, not also as lost
             protocol.transport.close()  # later replies could not be matched any more
             raise RedisTimeoutError(f"no reply from Redis within {timeout_s:.1f}s") from exc
 
@@ -209,6 +222,7 @@ class Wire:
                 async with asyncio.timeout(self.connect_timeout_s):
                     _, protocol = await loop.create_connection(_Protocol, self.host, self.port)
             except (OSError, TimeoutError) as exc:
+                metrics.REDIS_CONNECTION_ERRORS.labels("connect").inc()
                 raise ConnectionError(
                     f"cannot reach Redis at {self.host}:{self.port}: {exc}"
                 ) from exc
@@ -227,7 +241,9 @@ class Wire:
                 )
                 for reply in replies:
                     if isinstance(reply, Exception):
+                        metrics.REDIS_CONNECTION_ERRORS.labels("connect").inc()
                         self._protocol = None
+                        protocol.closing = True
                         if protocol.transport is not None:
                             protocol.transport.close()
                         raise ConnectionError(f"Redis refused the connection: {reply}")
