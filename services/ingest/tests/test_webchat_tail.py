@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import orjson
 from redis.asyncio import Redis
@@ -21,6 +22,13 @@ class Socket:
 
     async def send_text(self, text: str) -> None:
         self.frames.append(orjson.loads(text))
+
+
+async def eventually(check: Callable[[], bool], within_s: float = 5.0) -> None:
+    for _ in range(int(within_s / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
 
 
 def tailing(hub: WebChatHub) -> bool:
@@ -56,28 +64,19 @@ async def test_the_feed_is_read_only_while_a_socket_is_open(redis: Redis, keys: 
         # appended between the resume mark and a history replay: must still arrive
         await event(streams, keys, "c1", "after join")
         await event(streams, keys, "c2", "other conversation")
-        for _ in range(100):
-            if ws.frames:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: bool(ws.frames))
         assert [f["text"] for f in ws.frames] == ["after join"]
         assert tailing(hub)
 
         hub.leave("c1", ws)  # type: ignore[arg-type]
         await event(streams, keys, "c1", "after leave")  # ends the blocking read
-        for _ in range(100):
-            if not tailing(hub):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: not tailing(hub))
         assert not tailing(hub)
 
         again = Socket()
         await hub.join("c1", again)  # type: ignore[arg-type]
         await event(streams, keys, "c1", "back")
-        for _ in range(100):
-            if again.frames:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: bool(again.frames))
         assert [f["text"] for f in again.frames] == ["back"]
     finally:
         stop.set()

@@ -68,18 +68,6 @@ class Coalescer:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _execute(self, queue: Queue) -> list[Any]:
-        """One pipeline, over the client's wire when it has one; errors as objects."""
-        wire = wires.of(self.redis)
-        if wire is not None:
-            return await wires.run(self.redis, wire, queue)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            queue(pipe)
-            if not pipe.command_stack:
-                return []
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-            return replies
-
     async def _send(self, batch: list[tuple[Queue, asyncio.Future[list[Any]]]]) -> None:
         spans: list[tuple[int, int] | None] = []
 
@@ -97,7 +85,7 @@ class Coalescer:
                 spans.append((start, len(pipe.command_stack)))
 
         try:
-            replies = await self._execute(queue_all)
+            replies = await wires.send(self.redis, queue_all)
         except Exception as exc:  # the connection failed: every caller sees it
             for _, future in batch:
                 if not future.done():

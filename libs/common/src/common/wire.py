@@ -278,6 +278,20 @@ async def run(redis: Redis, wire: Wire, queue: Queue, *, wait_s: float = 0.0) ->
     return out
 
 
+async def send(redis: Redis, queue: Queue) -> list[Any]:
+    """One pipeline of the commands ``queue`` adds: over ``redis``'s wire when it has one,
+    else through redis-py. Error replies come back as exception objects either way."""
+    wire = of(redis)
+    if wire is not None:
+        return await run(redis, wire, queue)
+    async with redis.pipeline(transaction=False) as pipe:
+        queue(pipe)
+        if not pipe.command_stack:
+            return []
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
+
 _NOTHING = object()
 
 _WIRES: weakref.WeakKeyDictionary[Redis, Wire] = weakref.WeakKeyDictionary()

@@ -176,13 +176,8 @@ class LaneBus:
         """One pipeline; over the client's wire when it has one (a blocking one on a wire
         of its own), else through redis-py. Error replies come back as objects."""
         shared = wires.of(self.redis)
-        if shared is None:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                queue(pipe)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-                return replies
-        if wait_s <= 0:
-            return await wires.run(self.redis, shared, queue)
+        if shared is None or wait_s <= 0:
+            return await wires.send(self.redis, queue)
         own = self._blocking.pop() if self._blocking else shared.spawn()
         try:
             return await wires.run(self.redis, own, queue, wait_s=wait_s)
