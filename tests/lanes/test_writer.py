@@ -43,6 +43,12 @@ async def commit(writer: BatchWriter, lane: ClaimedLane, session: str, *, releas
     return await writer.commit(lane, [lane.entries[0].id], [out], release=release)
 
 
+async def landed(bus: LaneBus, redis: Redis, keys: Keys, conv: str, session: str) -> None:
+    """The input of ``conv`` is acked and its one output is in the agent lane ``session``."""
+    assert await pending(redis, keys, Stage.ROUTE, conv) == 0
+    assert await lane_ids(bus, Stage.AGENT, session) == [f"out-{session}"]
+
+
 @pytest.fixture
 async def writer(bus: LaneBus):
     w = BatchWriter(bus)
@@ -54,8 +60,7 @@ async def writer(bus: LaneBus):
 async def test_outputs_and_acks_land_together(bus: LaneBus, writer: BatchWriter, redis, keys):
     lane = await held(bus, "c1")
     await commit(writer, lane, "s1")
-    assert await pending(redis, keys, Stage.ROUTE, "c1") == 0
-    assert await lane_ids(bus, Stage.AGENT, "s1") == ["out-s1"]
+    await landed(bus, redis, keys, "c1", "s1")
 
 
 async def test_out_of_memory_refuses_the_acks_with_the_outputs(
@@ -74,8 +79,7 @@ async def test_out_of_memory_refuses_the_acks_with_the_outputs(
     assert await pending(redis, keys, Stage.ROUTE, "c2") == 1  # not acked: it will run again
     assert await lane_ids(bus, Stage.AGENT, "s2") == []  # and nothing went out
     await commit(writer, lane, "s2")
-    assert await pending(redis, keys, Stage.ROUTE, "c2") == 0
-    assert await lane_ids(bus, Stage.AGENT, "s2") == ["out-s2"]
+    await landed(bus, redis, keys, "c2", "s2")
 
 
 async def test_a_server_that_lost_its_scripts_takes_both(
@@ -84,8 +88,7 @@ async def test_a_server_that_lost_its_scripts_takes_both(
     lane = await held(bus, "c3")
     await redis.script_flush()  # as after a restart
     await commit(writer, lane, "s3")
-    assert await pending(redis, keys, Stage.ROUTE, "c3") == 0
-    assert await lane_ids(bus, Stage.AGENT, "s3") == ["out-s3"]
+    await landed(bus, redis, keys, "c3", "s3")
 
 
 async def test_outputs_refused_after_the_ack_are_published_again(
