@@ -3,6 +3,10 @@
 An entry is stored as one stream field ``e`` holding the envelope as JSON. ``id`` is the
 deterministic id of the effect the entry represents; publishing the same id twice on a
 lane is a no-op, which is what makes retries safe (G4).
+
+Every entry is encoded once and decoded once per stage, so the envelope is a plain frozen
+dataclass checked field by field, not a pydantic model: the payload inside is validated by
+the model of its kind where it is used.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel
 
 from common.errors import PermanentError
 
@@ -31,33 +36,74 @@ def derive_id(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
-class Envelope(BaseModel):
-    model_config = ConfigDict(frozen=True)
+def _json_default(value: object) -> object:
+    if isinstance(value, BaseModel):  # a model left inside a payload: as its JSON form
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
     id: str
     kind: str
     trace_id: str
-    accepted_ms: int = Field(description="when ingest accepted the message this descends from")
-    created_ms: int = Field(default_factory=now_ms)
+    accepted_ms: int  # when ingest accepted the message this descends from
     payload: dict[str, Any]
+    created_ms: int = field(default_factory=now_ms)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "trace_id": self.trace_id,
+            "accepted_ms": self.accepted_ms,
+            "created_ms": self.created_ms,
+            "payload": self.payload,
+        }
 
     def encode(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return orjson.dumps(self.as_dict(), default=_json_default)
 
     def child(self, id: str, kind: str, payload: dict[str, Any]) -> Envelope:
         """An envelope caused by this one: same trace and acceptance time."""
-        return Envelope(
-            id=id,
-            kind=kind,
-            trace_id=self.trace_id,
-            accepted_ms=self.accepted_ms,
-            payload=payload,
+        return Envelope(id, kind, self.trace_id, self.accepted_ms, payload)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Envelope:
+        """An envelope from its JSON form; anything malformed is permanent (it goes to
+        dead letters)."""
+        if not isinstance(raw, dict):
+            raise PermanentError(f"malformed envelope: a {type(raw).__name__}, not an object")
+        problems = [name for name, kind in _FIELDS if type(raw.get(name)) is not kind]
+        created = raw.get("created_ms", _UNSET)
+        if created is not _UNSET and type(created) is not int:
+            problems.append("created_ms")
+        if problems:
+            raise PermanentError(f"malformed envelope: missing or mistyped {', '.join(problems)}")
+        return cls(
+            raw["id"],
+            raw["kind"],
+            raw["trace_id"],
+            raw["accepted_ms"],
+            raw["payload"],
+            now_ms() if created is _UNSET else created,
         )
+
+
+_UNSET = object()
+_FIELDS: tuple[tuple[str, type], ...] = (
+    ("id", str),
+    ("kind", str),
+    ("trace_id", str),
+    ("accepted_ms", int),
+    ("payload", dict),
+)
 
 
 def decode(data: bytes | str) -> Envelope:
     """Parse an envelope; anything malformed is permanent (it goes to dead letters)."""
     try:
-        return Envelope.model_validate_json(data)
-    except ValidationError as exc:
-        raise PermanentError(f"malformed envelope: {exc.error_count()} errors") from exc
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise PermanentError(f"malformed envelope: not JSON ({exc})") from exc
+    return Envelope.from_dict(raw)

@@ -33,15 +33,12 @@ def control(turn: Turn, id: str, cmd: TaskCommand) -> Emit:
 
 def encode(emits: list[Emit]) -> bytes:
     return orjson.dumps(
-        [
-            {"stage": e.stage.value, "lane": e.lane, "envelope": e.envelope.model_dump(mode="json")}
-            for e in emits
-        ]
+        [{"stage": e.stage.value, "lane": e.lane, "envelope": e.envelope.as_dict()} for e in emits]
     )
 
 
 def decode(raw: bytes | str) -> list[Emit]:
     return [
-        Emit(Stage(item["stage"]), item["lane"], Envelope.model_validate(item["envelope"]))
+        Emit(Stage(item["stage"]), item["lane"], Envelope.from_dict(item["envelope"]))
         for item in orjson.loads(raw)
     ]
