@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from common.bus import ClaimedLane, LaneBus
-from common.bus.writer import BatchWriter, Emit
+from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed
 from common.envelope import Envelope
 from common.keys import Keys, Stage
 
@@ -107,3 +108,86 @@ async def test_outputs_refused_after_the_ack_are_published_again(
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the refused output was never published again")
+
+
+# -- precommits: a record written in the commit's round trip decides which outputs stand --
+
+RECORD = """
+local prior = redis.call('GET', KEYS[1])
+if prior then return prior end
+redis.call('SET', KEYS[1], ARGV[1])
+return false
+"""
+
+
+def staged(redis: Redis, keys: Keys, name: str, value: str) -> Precommit:
+    """A precommit that records ``value`` unless a record is there, like a run's."""
+    key = keys.kv(f"record:{name}")
+
+    def recover(reply: object) -> list[Emit]:
+        if isinstance(reply, Exception):
+            raise reply
+        return [Emit(Stage.AGENT, f"s-{name}", env(f"out-{(reply or value.encode()).decode()}"))]
+
+    sha = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
+    return Precommit((redis.register_script(RECORD), [key], [value]), key, sha, recover)
+
+
+async def commit_staged(writer: BatchWriter, lane: ClaimedLane, pre: Precommit, value: str):
+    out = Emit(Stage.AGENT, f"s-{lane.lane}", env(f"out-{value}"))
+    return await writer.commit(lane, [lane.entries[0].id], [out], release=True, precommit=pre)
+
+
+async def test_a_precommit_goes_in_the_commits_round_trip(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys, monkeypatch
+):
+    lane = await held(bus, "p1")
+    sent = 0
+    send = bus._send
+
+    async def counting(*args, **kwargs):
+        nonlocal sent
+        sent += 1
+        return await send(*args, **kwargs)
+
+    monkeypatch.setattr(bus, "_send", counting)
+    await commit_staged(writer, lane, staged(redis, keys, "p1", "mine"), "mine")
+    assert sent == 1
+    assert await redis.get(keys.kv("record:p1")) == b"mine"
+    assert await pending(redis, keys, Stage.ROUTE, "p1") == 0
+    assert await lane_ids(bus, Stage.AGENT, "s-p1") == ["out-mine"]
+
+
+async def test_an_earlier_record_wins_and_its_outputs_go_out_instead(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p2")
+    await redis.set(keys.kv("record:p2"), "theirs")  # an earlier holder committed first
+    # two lanes in one flush: the plain one is not held up by the other's recovery
+    other = await held(bus, "p3")
+    await asyncio.gather(
+        commit_staged(writer, lane, staged(redis, keys, "p2", "mine"), "mine"),
+        commit(writer, other, "s3"),
+    )
+    assert await pending(redis, keys, Stage.ROUTE, "p2") == 0
+    assert await pending(redis, keys, Stage.ROUTE, "p3") == 0
+    out = {
+        c.lane: [e.envelope.id for e in c.entries if e.envelope]
+        for c in await bus.claim(Stage.AGENT, 10, 10)
+    }
+    assert out == {"s-p2": ["out-theirs"], "s3": ["out-s3"]}
+    assert await redis.get(keys.kv("record:p2")) == b"theirs"
+
+
+async def test_a_failed_precommit_publishes_and_acks_nothing(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p4")
+    await redis.rpush(keys.kv("record:p4"), "not a string")  # GET meets WRONGTYPE
+    with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
+        await commit_staged(writer, lane, staged(redis, keys, "p4", "mine"), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p4") == 1
+    assert await lane_ids(bus, Stage.AGENT, "s-p4") == []
+    # still held: the consumer backs it off as for a failed handler
+    dead, attempts = await bus.fail(lane, [lane.entries[0].id], "x", delay_s=0)
+    assert (dead, attempts) == (False, 1)

@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from common.bus import ClaimedLane, LaneBus
-from common.bus.writer import Emit
+from common.bus import ClaimedLane, Entry, LaneBus
+from common.bus.writer import Emit, Staged
 from common.config import ALL_TOOLS, Config
 from common.consumer import ConsumerOptions, LaneConsumer
-from common.envelope import Envelope, new_trace_id, now_ms
+from common.envelope import Envelope, decode, new_trace_id, now_ms
 from common.keys import Keys, Stage
 from common.messages import AgentInput, InboundMessage, OutboundMessage, Sender, TaskCommand
 from common.retry import Backoff
@@ -98,9 +99,23 @@ class Harness:
         )
         self.journal = Journal(redis, keys)
         self.max_attempts = max_attempts
-        self.handler = AgentHandler(
+        self.agent_handler = AgentHandler(
             self.runtime, self.journal, timeout_s=timeout_s, max_attempts=max_attempts
         )
+
+    async def handler(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+        """The real handler, then its precommit alone (the run's record and state
+        changes): what Redis holds when a worker dies right after that part of its commit
+        round trip. Returns the outputs that stand."""
+        out = await self.agent_handler(lane, entries)
+        if not isinstance(out, Staged):
+            return out
+        script, keys, args = out.precommit.call
+        try:
+            reply = await script(keys=keys, args=args)
+        except RedisError as exc:
+            reply = exc
+        return list(out.precommit.recover(reply))
 
     async def aclose(self) -> None:
         await self.providers.aclose()
@@ -190,7 +205,7 @@ class Harness:
             max_attempts=self.max_attempts,
             backoff=Backoff(0.01, 0.05),
         )
-        consumer = LaneConsumer(self.bus, Stage.AGENT, self.handler, options, mode="batch")
+        consumer = LaneConsumer(self.bus, Stage.AGENT, self.agent_handler, options, mode="batch")
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
         try:
@@ -204,7 +219,7 @@ class Harness:
     async def entries(self, stage: Stage, lane: str) -> list[Envelope]:
         stream = self.keys.lane_partition(stage, lane).lane_stream(lane)
         rows: Any = await self.redis.xrange(stream)
-        return [Envelope.model_validate_json(fields[b"e"]) for _, fields in rows]
+        return [decode(fields[b"e"]) for _, fields in rows]
 
     async def sent(self, chat: str = "room", action: str = "send") -> list[OutboundMessage]:
         envs = await self.entries(Stage.DELIVER, f"web:{chat}")

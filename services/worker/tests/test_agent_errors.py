@@ -76,7 +76,7 @@ async def test_failing_api_gives_up_plainly_on_the_last_attempt(harness, fake_an
 
 
 async def test_run_past_the_timeout_is_cut_and_frees_the_lane(harness, fake_anthropic, bus):
-    harness.handler.timeout_s = 0.5
+    harness.agent_handler.timeout_s = 0.5
     fake_anthropic.push(reply(text("too late"), delay_s=5), reply(text("quick one")))
     await harness.say("think hard")
     async with harness.consuming():

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from common import metrics
 from common.bus.lanes import ClaimedLane, Entry, LaneBus
-from common.bus.writer import BatchWriter, Emit
+from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed, Staged
 from common.errors import Fenced, PermanentError, RateLimited, RetryableError
 from common.keys import Stage
 from common.retry import Backoff
@@ -33,7 +33,9 @@ log = logging.getLogger("clawbus.consumer")
 LANES_FIRST_TURNS = 4
 
 EachHandler = Callable[[ClaimedLane, Entry], Awaitable[Sequence[Emit]]]
-BatchHandler = Callable[[ClaimedLane, list[Entry]], Awaitable[Sequence[Emit]]]
+# A batch handler may hand back its outputs with a precommit (see ``Staged``): a write
+# that goes in the commit's round trip and decides whether those outputs stand.
+BatchHandler = Callable[[ClaimedLane, list[Entry]], Awaitable[Sequence[Emit] | Staged]]
 
 
 @dataclass(slots=True)
@@ -322,20 +324,36 @@ class LaneConsumer:
             good.append(entry)
         if good:
             try:
-                emits = list(await handler(lane, good))
+                out = await handler(lane, good)
             except Fenced:
                 raise
             except Exception as exc:
                 await self._failed(lane, good, exc)
                 return
             rest = len(good) < len(lane.entries)
-            await self._commit(lane, [e.id for e in good], emits, release=not rest)
+            ids = [e.id for e in good]
+            if isinstance(out, Staged):
+                try:
+                    await self._commit(
+                        lane, ids, out.emits, release=not rest, precommit=out.precommit
+                    )
+                except PrecommitFailed as exc:
+                    await self._failed(lane, good, exc.__cause__ or exc)
+                    return
+            else:
+                await self._commit(lane, ids, list(out), release=not rest)
         if len(good) < len(lane.entries):
             poison = lane.entries[len(good)]
             await self._dead(lane, [poison], self._poison(poison) or "poison")
 
     async def _commit(
-        self, lane: ClaimedLane, ids: list[str], emits: list[Emit], *, release: bool
+        self,
+        lane: ClaimedLane,
+        ids: list[str],
+        emits: list[Emit],
+        *,
+        release: bool,
+        precommit: Precommit | None = None,
     ) -> None:
         if not ids and not release:
             return
@@ -352,7 +370,7 @@ class LaneConsumer:
             slots.queue_release(pipe, [slot])
 
         rearmed = await self.writer.commit(
-            lane, ids, emits, release=release, also=give_back if slot else None
+            lane, ids, emits, release=release, also=give_back if slot else None, precommit=precommit
         )
         if slot is not None and slots is not None:
             self._returned.add(slot)

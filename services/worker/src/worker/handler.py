@@ -14,7 +14,7 @@ import time
 
 from common import metrics
 from common.bus import ClaimedLane, Entry
-from common.bus.writer import Emit
+from common.bus.writer import Emit, Staged
 from common.errors import RateLimited, RetryableError
 from worker.journal import Journal, Outcome
 from worker.llm.errors import ModelRejected
@@ -40,7 +40,10 @@ class AgentHandler:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
 
-    async def __call__(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+    async def __call__(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit] | Staged:
+        """The turn's outputs: the recorded ones of a run committed before, else this
+        run's, staged to be committed with the lane's (or committed here when a change
+        must read first)."""
         turn = parse_turn(lane.lane, entries)
         reads = await read_run(self.journal.batch, self.journal.keys, turn)
         if reads.record is not None:
@@ -62,7 +65,8 @@ class AgentHandler:
         result = "error"
         try:
             outcome, result = await self._think(turn, reads)
-            return await self.journal.commit(turn, outcome)
+            staged = self.journal.stage(turn, outcome)
+            return staged if staged is not None else await self.journal.commit(turn, outcome)
         finally:
             metrics.AGENT_RUNS_IN_FLIGHT.dec()
             elapsed = time.monotonic() - started

@@ -8,13 +8,16 @@ replays the recorded emits without thinking again (the lanes drop the emits that
 already published).
 
 The atomic step is a script when every change is a blind write (the common case: history
-appended, reply address set) — one round trip, no connection held between commands — and
-an optimistic transaction (WATCH/MULTI) when a change must read the current value first
-(memory edits, approval decisions).
+appended, reply address set), and an optimistic transaction (WATCH/MULTI) when a change
+must read the current value first (memory edits, approval decisions). The script needs no
+round trip of its own: ``stage`` hands it to the lane commit as a precommit, which sends it
+ahead of the run's publishes and acks and lets those stand only if this run's record is the
+one that stands (an earlier holder's record wins, and its emits are published instead).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,7 +26,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from common.bus.writer import Emit
+from common.bus.writer import Emit, Precommit, Staged
 from common.coalesce import Coalescer
 from common.keys import Keys
 from worker import emits as emit_codec
@@ -119,16 +122,41 @@ class Journal:
                 except WatchError:
                     continue
 
-    async def _commit_blind(self, turn: Turn, record: str, outcome: Outcome) -> list[Emit]:
-        """Commit writes that need no read, in one script call."""
+    def stage(self, turn: Turn, outcome: Outcome) -> Staged | None:
+        """The outcome as outputs whose record is written in the lane commit's round trip
+        (see ``Precommit``); None when a change must read first (use ``commit``)."""
+        if any(op.watch() for op in outcome.ops):
+            return None
+        record = self.keys.run(turn.session, turn.run_id)
+        value = emit_codec.encode(outcome.emits)
+        keys, argv = self._blind(record, value, outcome)
+
+        def recover(reply: Any) -> list[Emit]:
+            if isinstance(reply, Exception):
+                raise reply
+            if reply is None:  # this run's record stands after all
+                return outcome.emits
+            log.info("run already committed", extra={"session": turn.session})
+            return emit_codec.decode(reply)
+
+        sha = hashlib.sha1(value, usedforsecurity=False).hexdigest()
+        return Staged(outcome.emits, Precommit((self._commit, keys, argv), record, sha, recover))
+
+    def _blind(self, record: str, value: bytes, outcome: Outcome) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of the COMMIT script for writes that need no read."""
         recorder = self.redis.pipeline(transaction=False)
         for op in outcome.ops:
             op.write(recorder)
         writes = [args for args, _ in recorder.command_stack]
         keys = [record, *(str(args[1]) for args in writes)]
-        argv: list[Any] = [emit_codec.encode(outcome.emits), self.ttl_s]
+        argv: list[Any] = [value, self.ttl_s]
         for args in writes:
             argv += [len(args), *args]
+        return keys, argv
+
+    async def _commit_blind(self, turn: Turn, record: str, outcome: Outcome) -> list[Emit]:
+        """Commit writes that need no read, in one script call."""
+        keys, argv = self._blind(record, emit_codec.encode(outcome.emits), outcome)
         prior = await self.batch.script(self._commit, keys, argv)
         if prior is not None:
             log.info("run already committed", extra={"session": turn.session})

@@ -46,13 +46,35 @@ class ClaimedLane:
     lost: bool = field(default=False)
 
 
+ScriptCall = tuple[AsyncScript, list[str], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedFinish:
+    """A lane's finish that stands only if its precommit's record does: ``precommit`` runs
+    first in the round trip and sets ``key`` unless it is set already; ``outputs`` are
+    published and the lane finished only if ``key`` then holds the value whose SHA1 is
+    ``sha`` (see ``scripts``)."""
+
+    precommit: ScriptCall
+    key: str
+    sha: str
+    outputs: Mapping[Stage, Sequence[tuple[str, Envelope]]]
+    lane: ClaimedLane
+    ids: Sequence[str]
+    release: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What ``LaneBus.commit`` did: the stages whose publish Redis refused (with why),
-    and per finish -1 (fenced), 1, 2 (re-armed) or the error it met."""
+    and per finish -1 (fenced), 1, 2 (re-armed) or the error it met. Per guarded finish:
+    its precommit's reply (or error), whether a publish of its outputs was refused, and
+    its finish's result, -2 if another record stood (nothing published, nothing acked)."""
 
     refused: dict[Stage, Exception]
     finished: list[int | Exception]
+    guarded: list[tuple[Any, bool, int | Exception]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +146,7 @@ class LaneBus:
 
     async def _pipeline(
         self,
-        calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
+        calls: Sequence[ScriptCall],
         tail: Callable[[Pipeline], object] | None = None,
         head: Callable[[Pipeline], int] | None = None,
         *,
@@ -187,8 +209,13 @@ class LaneBus:
     # -- producing ---------------------------------------------------------------------
 
     def _publish_calls(
-        self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True
-    ) -> tuple[list[tuple[AsyncScript, list[str], list[Any]]], list[list[int]]]:
+        self,
+        stage: Stage,
+        items: Sequence[tuple[str, Envelope]],
+        *,
+        dedup: bool = True,
+        guard: tuple[str, str] | None = None,
+    ) -> tuple[list[ScriptCall], list[list[int]]]:
         """The PUBLISH calls for ``items`` (one per partition) and each call's positions."""
         groups: dict[int, list[int]] = defaultdict(list)
         for i, (lane, _) in enumerate(items):
@@ -204,7 +231,11 @@ class LaneBus:
             for pos in positions:
                 lane, env = items[pos]
                 args += [lane, env.id, env.encode()]
-            calls.append((self._publish, part.keys, args))
+            keys = part.keys
+            if guard is not None:
+                keys = [*keys, guard[0]]
+                args.append(guard[1])
+            calls.append((self._publish, keys, args))
         return calls, list(groups.values())
 
     async def commit(
@@ -212,28 +243,41 @@ class LaneBus:
         outputs: Mapping[Stage, Sequence[tuple[str, Envelope]]],
         finishes: Sequence[tuple[ClaimedLane, Sequence[str], bool]],
         tail: Callable[[Pipeline], object] | None = None,
+        guarded: Sequence[GuardedFinish] = (),
     ) -> Committed:
-        """Publish ``outputs`` and finish lanes (as ``finish_many``) in one round trip.
+        """Publish ``outputs`` and finish lanes (as ``finish_many``) in one round trip,
+        with the ``guarded`` finishes, their precommits first, in the same one.
 
         Redis runs a pipeline's commands in order, so no ack runs before the publishes
         queued ahead of it, and a connection lost midway loses the acks, never the
-        outputs. The publishes go by script text, so a server that lost its scripts (a
-        restart) cannot refuse them while taking the acks; an ack begins with a write that
-        memory pressure refuses, so a server out of memory refuses both. Any other refused
-        publish is reported per stage, with its outputs, for the caller to publish again.
+        outputs. The precommits and publishes go by script text, so a server that lost its
+        scripts (a restart) cannot refuse them while taking the acks; an ack begins with a
+        write that memory pressure refuses, so a server out of memory refuses both. Any
+        other refused publish is reported per stage, with its outputs, for the caller to
+        publish again.
         """
-        calls: list[tuple[AsyncScript, list[str], list[Any]]] = []
+        calls: list[ScriptCall] = [g.precommit for g in guarded]
         spans: list[tuple[Stage, int, int]] = []
         for stage, items in outputs.items():
             stage_calls, _ = self._publish_calls(stage, items)
             spans.append((stage, len(calls), len(calls) + len(stage_calls)))
             calls += stage_calls
+        guarded_spans: list[tuple[int, int]] = []
+        for g in guarded:
+            start = len(calls)
+            for stage, items in g.outputs.items():
+                stage_calls, _ = self._publish_calls(stage, items, guard=(g.key, g.sha))
+                calls += stage_calls
+            guarded_spans.append((start, len(calls)))
         published = len(calls)
         for lane, ids, release in finishes:
             calls.append(self._finish_call(lane, ids, release))
+        for g in guarded:
+            calls.append(self._finish_call(g.lane, g.ids, g.release, guard=(g.key, g.sha)))
+        stages = {*outputs, *(stage for g in guarded for stage in g.outputs)}
 
         def rings_then_tail(pipe: Pipeline) -> None:
-            for stage in outputs:
+            for stage in stages:
                 self._ring(pipe, stage)
             if tail is not None:
                 tail(pipe)
@@ -249,7 +293,19 @@ class LaneBus:
         finished: list[int | Exception] = [
             r if isinstance(r, Exception) else int(r[0]) for r in results[published:]
         ]
-        return Committed(refused, finished)
+        plain = len(finishes)
+        return Committed(
+            refused,
+            finished[:plain],
+            [
+                (
+                    results[i],
+                    any(isinstance(r, Exception) for r in results[start:end]),
+                    finished[plain + i],
+                )
+                for i, (start, end) in enumerate(guarded_spans)
+            ],
+        )
 
     async def publish(
         self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True
@@ -285,7 +341,7 @@ class LaneBus:
         stage: Stage,
         want: int,
         batch: int,
-        also: tuple[AsyncScript, list[str], list[Any]] | None = None,
+        also: ScriptCall | None = None,
         *,
         hush: bool = False,
         wait_s: float = 0,
@@ -402,11 +458,17 @@ class LaneBus:
         return [int(r[0]) for r in results]
 
     def _finish_call(
-        self, lane: ClaimedLane, ids: Sequence[str], release: bool
-    ) -> tuple[AsyncScript, list[str], list[Any]]:
+        self,
+        lane: ClaimedLane,
+        ids: Sequence[str],
+        release: bool,
+        guard: tuple[str, str] | None = None,
+    ) -> ScriptCall:
         part = lane.partition
         args = [part.lane_prefix, lane.lane, lane.token, int(release), self.lease_ttl_ms, *ids]
-        return (self._finish, part.keys, args)
+        if guard is None:
+            return (self._finish, part.keys, args)
+        return (self._finish, [*part.keys, guard[0]], [*args, guard[1]])
 
     async def fail(
         self,

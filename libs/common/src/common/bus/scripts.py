@@ -4,6 +4,12 @@ KEYS, always in this order (see ``common.keys.Partition.keys``):
   1 ready  2 active  3 holders  4 fence  5 attempts  6 backlog  7 oldest  8 dead
 Lane stream and seen-set names are built from the partition's prefixes, which share the
 partition's hash tag. Times come from the server clock, so replicas need not agree.
+
+PUBLISH and FINISH take an optional guard: a ninth key and, as the last argument, the SHA1
+of the value it must hold. A call whose guard key holds anything else (or nothing) does
+nothing and returns {-2}. A commit that carries a precommit (a run's record, written in the
+same round trip) publishes and acks only if its own record is the one that stands. The
+guard key lies outside the partition's slot: guarded calls need a single Redis node.
 """
 
 from __future__ import annotations
@@ -13,14 +19,25 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples.
+# Sets argc, the number of arguments before the guard's.
+_GUARD = """
+local argc = #ARGV
+if KEYS[9] then
+  local held = redis.call('GET', KEYS[9])
+  if not held or redis.sha1hex(held) ~= ARGV[argc] then return {-2} end
+  argc = argc - 1
+end
+"""
+
+# ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples[, guard].
 # Returns {lanes_woken, dup_flag_1, dup_flag_2, ...} (1 = duplicate, not added).
 PUBLISH = (
-    _NOW
+    _GUARD
+    + _NOW
     + """
 local window = tonumber(ARGV[3])
 local out = {0}
-for i = 4, #ARGV, 3 do
+for i = 4, argc, 3 do
   local lane, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local dup = 0
   local seen = ARGV[2] .. lane
@@ -141,15 +158,16 @@ local function release(ready_at)
 end
 """
 
-# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, ids...
+# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, ids...[, guard]
 # Acks and deletes the ids. With release, frees the lane and re-arms it if entries remain
 # (returns {2}) or deletes the drained lane (returns {1}); else renews the lease.
 FINISH = (
     _NOW
     + _CHECK
+    + _GUARD
     + _ACK
     + """
-ack({unpack(ARGV, 6)})
+ack({unpack(ARGV, 6, argc)})
 if ARGV[4] == '1' then return {release(now)} end
 head_ms()
 redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[5]), ARGV[2])

@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 
-from common.bus.lanes import ClaimedLane, Committed, LaneBus
+from common.bus.lanes import ClaimedLane, GuardedFinish, LaneBus, ScriptCall
 from common.envelope import Envelope
 from common.errors import Fenced
 from common.keys import Stage
@@ -37,6 +38,38 @@ class Emit:
     envelope: Envelope
 
 
+@dataclass(frozen=True, slots=True)
+class Precommit:
+    """A write that must stand before a lane's outputs are published and its entries
+    acked, sent ahead of them in the commit's round trip.
+
+    ``call`` (a script, sent by text) sets ``key`` to a value whose SHA1 is ``sha`` unless
+    ``key`` is set already: an earlier holder of the lane got there first. The outputs are
+    published and the entries acked only if ``key`` then holds this value; otherwise
+    ``recover`` turns the call's reply into the outputs that stand, and those are committed
+    instead. ``recover`` raises when the reply is an error, and the commit then fails with
+    ``PrecommitFailed``, nothing published, nothing acked.
+    """
+
+    call: ScriptCall
+    key: str
+    sha: str
+    recover: Callable[[Any], Sequence[Emit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A handler's outputs and the precommit that decides whether they stand."""
+
+    emits: list[Emit]
+    precommit: Precommit
+
+
+class PrecommitFailed(Exception):
+    """A precommit's write failed: the lane's outputs were not published, its entries not
+    acked."""
+
+
 @dataclass(slots=True)
 class _Commit:
     lane: ClaimedLane
@@ -44,6 +77,7 @@ class _Commit:
     release: bool
     emits: list[Emit]
     also: Callable[[Pipeline], object] | None
+    precommit: Precommit | None = None
     done: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -81,11 +115,13 @@ class BatchWriter:
         *,
         release: bool,
         also: Callable[[Pipeline], object] | None = None,
+        precommit: Precommit | None = None,
     ) -> bool:
         """Publish ``emits``, then ack ``ids``; ``also`` queues blind writes that go with
-        the ack (they are sent only if the emits landed). Returns True if the lane was
+        the ack (they are sent only if the emits landed). With a ``precommit``, the
+        outputs that stand are committed (see ``Precommit``). Returns True if the lane was
         re-armed."""
-        item = _Commit(lane, ids, release, emits, also)
+        item = _Commit(lane, ids, release, emits, also, precommit)
         self._queue.append(item)
         self._wake.set()
         return await item.done
@@ -99,10 +135,16 @@ class BatchWriter:
                 await self._flush(batch)
 
     async def _flush(self, batch: list[_Commit]) -> None:
-        outputs: dict[Stage, list[tuple[str, Envelope]]] = defaultdict(list)
-        for item in batch:
-            for emit in item.emits:
-                outputs[emit.stage].append((emit.lane, emit.envelope))
+        plain = [item for item in batch if item.precommit is None]
+        staged = [item for item in batch if item.precommit is not None]
+        outputs = _by_stage(e for item in plain for e in item.emits)
+        guarded = [
+            GuardedFinish(
+                pre.call, pre.key, pre.sha, _by_stage(item.emits), item.lane, item.ids, item.release
+            )
+            for item in staged
+            if (pre := item.precommit) is not None
+        ]
         extras = [item.also for item in batch if item.also is not None]
 
         def tail(pipe: Pipeline) -> None:
@@ -112,29 +154,49 @@ class BatchWriter:
         try:
             done = await self.bus.commit(
                 outputs,
-                [(item.lane, item.ids, item.release) for item in batch],
+                [(item.lane, item.ids, item.release) for item in plain],
                 tail if extras else None,
+                guarded,
             )
         except Exception as exc:  # connection trouble: every lane retries
             for item in batch:
                 if not item.done.done():
                     item.done.set_exception(exc)
             return
-        self._settle(batch, done)
-        rearmed = {
-            item.lane.stage
-            for item, result in zip(batch, done.finished, strict=True)
-            if result == 2
-        }
+        why = "; ".join(str(e) for e in done.refused.values())
+        settled: list[tuple[_Commit, int | Exception, list[Emit], str]] = [
+            (item, result, [e for e in item.emits if e.stage in done.refused], why)
+            for item, result in zip(plain, done.finished, strict=True)
+        ]
+        for item, (reply, refused, result) in zip(staged, done.guarded, strict=True):
+            if result == -2 or isinstance(result, Exception):  # its record did not stand
+                self._recover(item, reply)
+            else:  # the publishes of a guarded finish are all its own: owed as a whole
+                settled.append((item, result, item.emits if refused else [], str(refused)))
+        self._settle(settled)
+        rearmed = {item.lane.stage for item, result, _, _ in settled if result == 2}
         for stage in rearmed:  # entries arrived while the lane was held: wake a consumer
             with contextlib.suppress(Exception):
                 await self.bus.ring(stage)
 
-    def _settle(self, batch: list[_Commit], done: Committed) -> None:
-        for item, result in zip(batch, done.finished, strict=True):
-            refused = [e for e in item.emits if e.stage in done.refused]
+    def _recover(self, item: _Commit, reply: Any) -> None:
+        """Another record stood (or the precommit failed): commit what stands instead, in
+        the next flush. Its blind writes went with this one."""
+        assert item.precommit is not None
+        try:
+            emits = list(item.precommit.recover(reply))
+        except Exception as exc:
+            failed = PrecommitFailed(f"{type(exc).__name__}: {exc}")
+            failed.__cause__ = exc
+            item.done.set_exception(failed)
+            return
+        self._queue.append(_Commit(item.lane, item.ids, item.release, emits, None, done=item.done))
+        self._wake.set()
+
+    def _settle(self, settled: list[tuple[_Commit, int | Exception, list[Emit], str]]) -> None:
+        for item, result, refused, why in settled:
             if refused and result in (1, 2):  # acked: the lane is done, its outputs owed
-                self._publish_again(refused, done.refused)
+                self._publish_again(refused, why)
             if item.done.done():
                 continue
             if isinstance(result, Exception):
@@ -144,12 +206,12 @@ class BatchWriter:
             else:
                 item.done.set_result(result == 2)
 
-    def _publish_again(self, emits: list[Emit], why: dict[Stage, Exception]) -> None:
+    def _publish_again(self, emits: list[Emit], why: str) -> None:
         """Outputs Redis refused although it acked their inputs (only a keyspace damaged
         by hand does that): keep publishing them from memory until it takes them."""
         log.error(
             "outputs refused after their inputs were acked; publishing them again",
-            extra={"outputs": len(emits), "error": str(next(iter(why.values())))},
+            extra={"outputs": len(emits), "error": why},
         )
         task = asyncio.get_running_loop().create_task(self._republish(emits))
         self._again.add(task)
@@ -167,3 +229,10 @@ class BatchWriter:
             except Exception as exc:
                 log.error("publishing again failed", extra={"error": str(exc)})
                 await asyncio.sleep(backoff.delay(attempt))
+
+
+def _by_stage(emits: Iterable[Emit]) -> dict[Stage, list[tuple[str, Envelope]]]:
+    out: dict[Stage, list[tuple[str, Envelope]]] = defaultdict(list)
+    for emit in emits:
+        out[emit.stage].append((emit.lane, emit.envelope))
+    return out
