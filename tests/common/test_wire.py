@@ -49,6 +49,10 @@ def commands(ns: str, sha: str) -> Callable[[Pipeline], None]:
         p.xadd(f"{ns}:x", {"e": b"1"}, id="1-1")
         p.xrange(f"{ns}:x")
         p.exists(f"{ns}:s", f"{ns}:missing")
+        p.set(f"{ns}:buf", bytearray(b"ab"))  # buffers are packed as bytes
+        p.append(f"{ns}:buf", memoryview(b"cd"))
+        p.get(f"{ns}:buf")
+        p.execute_command("CONFIG GET", "maxmemory-policy")  # a two-word head
 
     return queue
 

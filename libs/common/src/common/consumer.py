@@ -90,6 +90,10 @@ class LaneConsumer:
             counter.labels(stage.value)
         for outcome in ("ok", "retry", "dead", "fenced", "dropped"):
             metrics.MESSAGES.labels(stage.value, outcome)
+        # the series every message touches, looked up once
+        self._ok = metrics.MESSAGES.labels(stage.value, "ok")
+        self._queued = metrics.QUEUE_SECONDS.labels(stage.value)
+        self._handled = metrics.HANDLER_SECONDS.labels(stage.value)
 
     def ready_check(self) -> Callable[[], Awaitable[str | None]]:
         async def check() -> str | None:
@@ -270,9 +274,7 @@ class LaneConsumer:
         now_ms = time.time() * 1000
         for e in lane.entries:
             if e.envelope is not None:
-                metrics.QUEUE_SECONDS.labels(stage).observe(
-                    max(0.0, (now_ms - e.envelope.created_ms) / 1000)
-                )
+                self._queued.observe(max(0.0, (now_ms - e.envelope.created_ms) / 1000))
         try:
             if self.mode == "each":
                 await self._each(lane)
@@ -284,7 +286,7 @@ class LaneConsumer:
             metrics.MESSAGES.labels(stage, "fenced").inc(len(lane.entries))
         finally:
             self._slot_of.pop((lane.lane, lane.token), None)
-            metrics.HANDLER_SECONDS.labels(stage).observe(time.monotonic() - started)
+            self._handled.observe(time.monotonic() - started)
 
     def _poison(self, entry: Entry) -> str | None:
         if entry.error is not None:
@@ -375,7 +377,7 @@ class LaneConsumer:
         if slot is not None and slots is not None:
             self._returned.add(slot)
             slots.released(1)
-        metrics.MESSAGES.labels(self.stage.value, "ok").inc(len(ids))
+        self._ok.inc(len(ids))
         if rearmed:
             self._freed.set()
 

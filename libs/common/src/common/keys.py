@@ -18,8 +18,9 @@ share a hash tag, so each lane script touches a single slot (Redis Cluster safe)
 from __future__ import annotations
 
 import enum
+import functools
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Stage(enum.StrEnum):
@@ -42,10 +43,15 @@ class Partition:
     ns: str
     stage: Stage
     index: int
+    # derived once: every script call on the message path passes them
+    tag: str = field(init=False, compare=False, repr=False)
+    _keys: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
-    @property
-    def tag(self) -> str:
-        return f"{self.ns}:{{{self.ns}.{self.stage.value}.{self.index}}}"
+    def __post_init__(self) -> None:
+        tag = f"{self.ns}:{{{self.ns}.{self.stage.value}.{self.index}}}"
+        object.__setattr__(self, "tag", tag)
+        names = ("ready", "active", "holders", "fence", "attempts", "backlog", "oldest", "dead")
+        object.__setattr__(self, "_keys", tuple(f"{tag}:{name}" for name in names))
 
     @property
     def ready(self) -> str:
@@ -93,16 +99,7 @@ class Partition:
     @property
     def keys(self) -> list[str]:
         """The fixed keys every lane script receives, in script order."""
-        return [
-            self.ready,
-            self.active,
-            self.holders,
-            self.fence,
-            self.attempts,
-            self.backlog,
-            self.oldest,
-            self.dead,
-        ]
+        return list(self._keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +113,13 @@ class Keys:
         return zlib.crc32(lane.encode()) % self.partitions
 
     def partition(self, stage: Stage, index: int) -> Partition:
-        return Partition(self.ns, stage, index)
+        return _partition(self.ns, stage, index)
 
     def lane_partition(self, stage: Stage, lane: str) -> Partition:
-        return Partition(self.ns, stage, self.partition_of(lane))
+        return _partition(self.ns, stage, self.partition_of(lane))
 
     def all_partitions(self, stage: Stage) -> list[Partition]:
-        return [Partition(self.ns, stage, i) for i in range(self.partitions)]
+        return [_partition(self.ns, stage, i) for i in range(self.partitions)]
 
     def bell(self, stage: Stage) -> str:
         """List that wakes idle consumers of a stage (a hint; the ready sets are the truth)."""
@@ -210,3 +207,8 @@ class Keys:
     def heartbeat(self, service: str) -> str:
         """Sorted set replica id -> last heartbeat ms, per service."""
         return f"{self.ns}:heartbeat:{service}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _partition(ns: str, stage: Stage, index: int) -> Partition:
+    return Partition(ns, stage, index)

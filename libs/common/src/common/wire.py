@@ -36,8 +36,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
-from redis.connection import HiredisRespSerializer
-from redis.exceptions import ConnectionError, InvalidResponse, ResponseError
+from redis.exceptions import ConnectionError, DataError, InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common import metrics
@@ -46,7 +45,27 @@ log = logging.getLogger("clawbus.wire")
 
 Queue = Callable[[Pipeline], object]
 
-_PACKER = HiredisRespSerializer()
+_PACK_COMMAND: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
+
+
+def _pack(command: Sequence[Any]) -> bytes:
+    """One command in RESP, packed by hiredis as redis-py's hiredis packer does (a head
+    such as ``"SCRIPT LOAD"`` split into words), without its per-argument copies."""
+    head = command[0]
+    if " " in head if isinstance(head, str) else b" " in head:
+        command = (*head.split(), *command[1:])
+    try:
+        return _PACK_COMMAND(tuple(command))
+    except TypeError:
+        pass
+    try:  # buffers, as redis-py accepts them
+        return _PACK_COMMAND(
+            tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in command)
+        )
+    except TypeError as exc:
+        raise DataError(f"{exc} (command {head!r})") from exc
+
+
 # The wire speaks RESP2: these turn its replies into the shapes redis-py gives by default.
 _CALLBACKS: dict[str, Callable[..., Any]] = {
     name.upper(): callback
@@ -183,7 +202,7 @@ class Wire:
         exception objects. ``wait_s`` is how long a blocking command among them may wait."""
         if not commands:
             return []
-        data = b"".join(_PACKER.pack(*c)[0] for c in commands)
+        data = b"".join(map(_pack, commands))
         attempt = 0
         while True:
             try:
@@ -235,7 +254,7 @@ class Wire:
             self._protocol = protocol
             if setup:
                 replies = await self._send(
-                    b"".join(_PACKER.pack(*c)[0] for c in setup),
+                    b"".join(map(_pack, setup)),
                     len(setup),
                     self.reply_timeout_s,
                 )
