@@ -30,6 +30,20 @@ async def test_entries_come_back_in_publish_order_and_duplicates_are_dropped(bus
     assert ids(lane) == ["m0", "m1", "m2", "m3", "m4", "m9"]
 
 
+async def test_an_id_is_a_duplicate_for_the_window_and_the_seen_ids_stay_bounded(
+    redis: Redis, keys: Keys
+):
+    bus = LaneBus(redis, keys, dedup_window_s=0.1)
+    assert await bus.publish(Stage.ROUTE, [("c", env("x"))]) == [False]
+    assert await bus.publish(Stage.ROUTE, [("c", env("x"))]) == [True]
+    for i in range(120):  # a busy lane: its seen set never idles out
+        await bus.publish(Stage.ROUTE, [("c", env(i))])
+        await asyncio.sleep(0.005)
+    assert await bus.publish(Stage.ROUTE, [("c", env("x"))]) == [False]  # the window passed
+    seen = keys.lane_partition(Stage.ROUTE, "c").seen_prefix + "c"
+    assert await redis.zcard(seen) < 80  # ids older than the window were dropped
+
+
 async def test_a_lane_is_never_held_twice(bus: LaneBus):
     await bus.publish(Stage.AGENT, [(f"s{i}", env(i)) for i in range(40)])
     results = await asyncio.gather(*(bus.claim(Stage.AGENT, 7, 10) for _ in range(12)))
@@ -64,6 +78,7 @@ async def test_a_dead_holder_is_fenced_and_its_entries_resume_first(redis: Redis
         await bus.finish(stale, [e.id for e in stale.entries])
     assert await bus.renew([stale, fresh]) == [stale]
     assert await bus.finish(fresh, [e.id for e in fresh.entries]) is True
+    assert await redis.hlen(keys.partition(Stage.ROUTE, 0).attempts) == 0  # acked: cleared
     [rest] = await bus.claim(Stage.ROUTE, 1, 10)
     assert ids(rest) == ["m2", "m3"]
 
