@@ -80,6 +80,29 @@ async def wait_http(port: int, path: str = "/healthz", timeout: float = 60) -> N
     raise TimeoutError(f"nothing answered on port {port}")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU per message of a set of processes (the load generator is not among them): the
+    figure that says where a message's cost goes, and the steadiest one on a shared
+    machine."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_s(pid) for name, pid in pids.items()}
+
+    def per_msg_us(self, n: int) -> dict[str, float]:
+        return {name: (cpu_s(pid) - self.start[name]) * 1e6 / n for name, pid in self.pids.items()}
+
+
+async def redis_pid(redis: Redis) -> int:
+    return int((await redis.info("server"))["process_id"])
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -308,9 +331,12 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         await asyncio.sleep(1.5)
         await bare.mark(redis)
         calls = await command_calls(redis)
+        pids = {f"hop{i}": p.pid for i, p in enumerate(bare.procs)}
+        meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         rate = await throughput(
             lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n
         )
+        cpu = sum(meter.per_msg_us(n).values())
         cmds = (await command_calls(redis) - calls) / n
         await bare.mark(redis)
         lat = await latency_run(
@@ -326,7 +352,12 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         )
     finally:
         bare.stop()
-    return {"bare_msgs_per_s": rate, "bare_redis_cmds_per_msg": cmds, **figures(lat, low, "bare_")}
+    return {
+        "bare_msgs_per_s": rate,
+        "bare_redis_cmds_per_msg": cmds,
+        "bare_cpu_us_per_msg": cpu,
+        **figures(lat, low, "bare_"),
+    }
 
 
 async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespace) -> dict:
@@ -341,9 +372,12 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         bus = LaneBus(publisher, ours.keys)
         await ours.mark(redis)
         calls = await command_calls(redis)
+        pids = {name: p.pid for name, p in ours.procs.items()}
+        meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         rate = await throughput(
             lambda: ours.produce(bus, n, convs, 100, None), lambda k: ours.consume(redis, k), n
         )
+        by_process = meter.per_msg_us(n)
         cmds = (await command_calls(redis) - calls) / n
         await ours.mark(redis)
         lat = await latency_run(
@@ -361,7 +395,13 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         ours.stop()
         await wires.detach(publisher)
         await publisher.aclose()
-    return {"msgs_per_s": rate, "redis_cmds_per_msg": cmds, **figures(lat, low)}
+    return {
+        "msgs_per_s": rate,
+        "redis_cmds_per_msg": cmds,
+        "cpu_us_per_msg": sum(by_process.values()),
+        **{f"cpu_us_per_msg_{name}": us for name, us in by_process.items()},
+        **figures(lat, low),
+    }
 
 
 async def measure_http(url: str, tmp: Path, args: argparse.Namespace) -> dict:
@@ -387,9 +427,16 @@ def report(f: dict[str, float], args: argparse.Namespace) -> None:
             f"  {who}: {f[p + 'msgs_per_s']:.0f} msg/s; "
             f"p50 {f[p + 'p50_ms']:.2f} ms, p99 {f[p + 'p99_ms']:.2f} ms at {args.rate:.0f} msg/s; "
             f"p50 {f[p + 'low_rate_p50_ms']:.2f} ms, p99 {f[p + 'low_rate_p99_ms']:.2f} ms "
-            f"at {args.low_rate:.0f} msg/s; {f[p + 'redis_cmds_per_msg']:.1f} Redis commands/msg",
+            f"at {args.low_rate:.0f} msg/s; {f[p + 'redis_cmds_per_msg']:.1f} Redis commands/msg; "
+            f"{f[p + 'cpu_us_per_msg']:.0f} us of CPU per message at full speed",
             flush=True,
         )
+    parts = {k.removeprefix("cpu_us_per_msg_"): v for k, v in f.items() if "cpu_us_per_msg_" in k}
+    print(
+        "  clawbus CPU per message by process (us): "
+        + ", ".join(f"{name} {us:.0f}" for name, us in parts.items()),
+        flush=True,
+    )
     print(
         f"  HTTP ingest: {f['http_msgs_per_s']:.0f} req/s accepted; bare FastAPI+XADD: "
         f"{f['bare_http_msgs_per_s']:.0f} req/s",
