@@ -97,12 +97,11 @@ class Journal:
         return emit_codec.decode(record)
 
     async def commit(self, turn: Turn, outcome: Outcome) -> list[Emit]:
-        """Apply the outcome once; returns the emits to publish (the recorded ones if this
-        run was already committed by an earlier holder)."""
+        """Apply the outcome once, in a transaction of its own (for changes that read
+        first; blind ones go through ``stage``); returns the emits to publish (the recorded
+        ones if this run was already committed by an earlier holder)."""
         record = self.keys.run(turn.session, turn.run_id)
         watched = [record, *(k for op in outcome.ops for k in op.watch())]
-        if len(watched) == 1:
-            return await self._commit_blind(turn, record, outcome)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -153,15 +152,6 @@ class Journal:
         for args in writes:
             argv += [len(args), *args]
         return keys, argv
-
-    async def _commit_blind(self, turn: Turn, record: str, outcome: Outcome) -> list[Emit]:
-        """Commit writes that need no read, in one script call."""
-        keys, argv = self._blind(record, emit_codec.encode(outcome.emits), outcome)
-        prior = await self.batch.script(self._commit, keys, argv)
-        if prior is not None:
-            log.info("run already committed", extra={"session": turn.session})
-            return emit_codec.decode(prior)
-        return outcome.emits
 
 
 @dataclass
