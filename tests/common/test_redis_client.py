@@ -82,6 +82,7 @@ ARGS = [
     (b"CLIENT SETNAME", b"x"),
     ("SET", "clé", "värde ✓", "PX", 1000),
     ("EVAL", "x" * 7000, 0),  # past the Python packer's chunking cutoff
+    ("SET", bytearray(b"k"), memoryview(b"v")),  # buffers go as their bytes
 ]
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 
 from common.bus import scripts
+from common.bus.lanes import ScriptCall
 
 
 class Slots:
@@ -44,7 +44,7 @@ class Slots:
         [script, keys, args] = self.acquire_call(want)
         return self.granted(await script(keys=keys, args=args))
 
-    def acquire_call(self, want: int) -> tuple[AsyncScript, list[str], list[Any]]:
+    def acquire_call(self, want: int) -> ScriptCall:
         """The script call that takes up to ``want`` slots, to send in another round trip;
         its reply goes to ``granted``."""
         return (self._acquire, [self.key], [self.cap, self.ttl_ms, *self._ids(want)])

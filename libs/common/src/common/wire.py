@@ -48,7 +48,7 @@ Queue = Callable[[Pipeline], object]
 _PACK_COMMAND: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 
 
-def _pack(command: Sequence[Any]) -> bytes:
+def pack(command: Sequence[Any]) -> bytes:
     """One command in RESP, packed by hiredis as redis-py's hiredis packer does (a head
     such as ``"SCRIPT LOAD"`` split into words), without its per-argument copies."""
     head = command[0]
@@ -202,7 +202,7 @@ class Wire:
         exception objects. ``wait_s`` is how long a blocking command among them may wait."""
         if not commands:
             return []
-        data = b"".join(map(_pack, commands))
+        data = b"".join(map(pack, commands))
         attempt = 0
         while True:
             try:
@@ -254,7 +254,7 @@ class Wire:
             self._protocol = protocol
             if setup:
                 replies = await self._send(
-                    b"".join(map(_pack, setup)),
+                    b"".join(map(pack, setup)),
                     len(setup),
                     self.reply_timeout_s,
                 )
