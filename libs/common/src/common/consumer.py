@@ -32,9 +32,9 @@ log = logging.getLogger("clawbus.consumer")
 
 LANES_FIRST_TURNS = 4
 
-EachHandler = Callable[[ClaimedLane, Entry], Awaitable[Sequence[Emit]]]
-# A batch handler may hand back its outputs with a precommit (see ``Staged``): a write
-# that goes in the commit's round trip and decides whether those outputs stand.
+# A handler may hand back its outputs with a precommit (see ``Staged``): a write that goes
+# in the commit's round trip and decides whether those outputs stand and the entries are acked.
+EachHandler = Callable[[ClaimedLane, Entry], Awaitable[Sequence[Emit] | Staged]]
 BatchHandler = Callable[[ClaimedLane, list[Entry]], Awaitable[Sequence[Emit] | Staged]]
 
 
@@ -299,19 +299,36 @@ class LaneConsumer:
         handler: EachHandler = self.handler  # type: ignore[assignment]
         done: list[str] = []
         emits: list[Emit] = []
+        last = lane.entries[-1] if lane.entries else None
         for entry in lane.entries:
             reason = self._poison(entry)
             if reason is None:
                 try:
-                    emits += await handler(lane, entry)
-                    done.append(entry.id)
-                    continue
+                    out = await handler(lane, entry)
                 except (RetryableError, PermanentError, Exception) as exc:
                     if isinstance(exc, Fenced):
                         raise
                     await self._commit(lane, done, emits, release=False)
                     await self._failed(lane, [entry], exc)
                     return
+                if not isinstance(out, Staged):
+                    emits += out
+                    done.append(entry.id)
+                    continue
+                # A staged effect (a send whose receipt decides its ack) goes in a commit
+                # of its own, after the entries before it: if it fails, only it is retried.
+                await self._commit(lane, done, emits, release=False)
+                done, emits = [], []
+                try:
+                    await self._commit(
+                        lane, [entry.id], out.emits, release=entry is last, precommit=out.precommit
+                    )
+                except PrecommitFailed as exc:
+                    await self._failed(lane, [entry], exc.__cause__ or exc)
+                    return
+                if entry is last:
+                    return
+                continue
             await self._commit(lane, done, emits, release=False)
             await self._dead(lane, [entry], reason)
             return

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from common.bus.lanes import ScriptCall
 from common.messages import DeliveryReceipt, OutboundMessage
 
 
@@ -34,12 +35,12 @@ class Channel(Protocol):
 class ReceiptingChannel(Channel, Protocol):
     """A channel whose sends land in Redis itself (the web chat): it checks the receipt,
     sends and records the receipt in one atomic step, so no crash falls between them and a
-    resend is never even possible."""
+    resend is never even possible. The step is a script call, so that it can travel in the
+    round trip of the lane commit that acks the send."""
 
-    async def send_once(
-        self, message: OutboundMessage, receipt: str, ttl_s: int
-    ) -> DeliveryReceipt | None:
-        """Send unless ``receipt`` exists (then None), recording it in the same step."""
+    def send_call(self, message: OutboundMessage, receipt: str, ttl_s: int) -> ScriptCall:
+        """The send as a script call: sends unless ``receipt`` exists, recording it in the
+        same step; replies the platform id, or nil if the receipt was there."""
         ...
 
 

@@ -4,13 +4,16 @@ Before a send the outbound id is marked ``sending``; after it, a receipt is stor
 retry that finds a receipt skips the send; one that finds only the mark (a crash fell
 between send and receipt) sends again flagged as a possible duplicate, never silently.
 A channel whose sends land in Redis itself (the web chat) checks, sends and records the
-receipt in one atomic step instead: no crash can fall between them.
+receipt in one atomic step instead: no crash can fall between them. That step travels in
+the lane commit that acks the entry, ahead of the ack, which stands only if the receipt
+does: one round trip per reply.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -19,13 +22,13 @@ from redis.asyncio.client import Pipeline
 
 from common import metrics
 from common.bus import ClaimedLane, Entry
-from common.bus.writer import Emit
+from common.bus.writer import Emit, Precommit, Staged
 from common.coalesce import Coalescer
 from common.config import Config
 from common.envelope import Envelope, derive_id, now_ms
 from common.errors import PermanentError, RateLimited, RetryableError
 from common.keys import Keys, Stage
-from common.messages import AgentInput, DeliveryReceipt, OutboundMessage
+from common.messages import AgentInput, OutboundMessage
 from common.ports import Channel, ReceiptingChannel
 from delivery.channels.ledger import RECEIPT_TTL_S
 from delivery.guard import allowed
@@ -43,7 +46,7 @@ class DeliverHandler:
         self.channels = channels
         self.batch = Coalescer(redis)  # receipts of lanes sending at once share round trips
 
-    async def __call__(self, lane: ClaimedLane, entry: Entry) -> list[Emit]:
+    async def __call__(self, lane: ClaimedLane, entry: Entry) -> list[Emit] | Staged:
         env = entry.envelope
         assert env is not None
         try:
@@ -61,11 +64,7 @@ class DeliverHandler:
             await self._send(channel, msg)
             return []
         if msg.action == "send" and isinstance(channel, ReceiptingChannel):
-            if await self._send_once(channel, msg) is None:
-                metrics.DELIVERIES.labels(channel.name, "duplicate_skipped").inc()
-            else:
-                self._delivered(env, msg, channel)
-            return []
+            return self._staged_send(env, msg, channel)
         outbound_id = msg.id
 
         def check(pipe: Pipeline) -> None:
@@ -91,14 +90,29 @@ class DeliverHandler:
         self._delivered(env, msg, channel)
         return []
 
-    async def _send_once(
-        self, channel: ReceiptingChannel, msg: OutboundMessage
-    ) -> DeliveryReceipt | None:
+    def _staged_send(
+        self, env: Envelope, msg: OutboundMessage, channel: ReceiptingChannel
+    ) -> Staged:
+        """A send that lands in Redis travels in the lane commit that acks it, ahead of the
+        ack, which stands only if the receipt does (this send's or an earlier attempt's)."""
+        receipt = self.keys.receipt(msg.id)
         started = time.monotonic()
-        try:
-            return await channel.send_once(msg, self.keys.receipt(msg.id), RECEIPT_TTL_S)
-        finally:
+
+        def recover(reply: Any) -> list[Emit]:
+            if isinstance(reply, Exception):  # nothing acked: the lane backs off and retries
+                metrics.DELIVERY_ERRORS.labels(channel.name, "retryable").inc()
+                raise reply
+            return []  # the send stands, only its ack failed: the ack is committed again
+
+        def landed(reply: Any) -> None:
             metrics.DELIVERY_SECONDS.labels(channel.name).observe(time.monotonic() - started)
+            if reply is None:
+                metrics.DELIVERIES.labels(channel.name, "duplicate_skipped").inc()
+            else:
+                self._delivered(env, msg, channel)
+
+        call = channel.send_call(msg, receipt, RECEIPT_TTL_S)
+        return Staged([], Precommit(call, receipt, "", recover, landed))
 
     def _delivered(self, env: Envelope, msg: OutboundMessage, channel: Channel) -> None:
         metrics.DELIVERIES.labels(channel.name, "ok").inc()

@@ -6,10 +6,11 @@ Lane stream and seen-set names are built from the partition's prefixes, which sh
 partition's hash tag. Times come from the server clock, so replicas need not agree.
 
 PUBLISH and FINISH take an optional guard: a ninth key and, as the last argument, the SHA1
-of the value it must hold. A call whose guard key holds anything else (or nothing) does
-nothing and returns {-2}. A commit that carries a precommit (a run's record, written in the
-same round trip) publishes and acks only if its own record is the one that stands. The
-guard key lies outside the partition's slot: guarded calls need a single Redis node.
+of the value it must hold, or nothing (an empty string) when any value will do. A call whose
+guard key holds anything else (or nothing) does nothing and returns {-2}. A commit that
+carries a precommit (a run's record, a web chat send's receipt, written in the same round
+trip) publishes and acks only if that write stands. The guard key lies outside the
+partition's slot: guarded calls need a single Redis node.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ _GUARD = """
 local argc = #ARGV
 if KEYS[9] then
   local held = redis.call('GET', KEYS[9])
-  if not held or redis.sha1hex(held) ~= ARGV[argc] then return {-2} end
+  if not held or (ARGV[argc] ~= '' and redis.sha1hex(held) ~= ARGV[argc]) then
+    return {-2}
+  end
   argc = argc - 1
 end
 """

@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from common.bus.lanes import ScriptCall
 from common.coalesce import Coalescer
 
 
@@ -67,14 +68,28 @@ class Streams:
         With ``receipt`` (key, ttl s) the step happens at most once: it returns None and
         appends nothing if the receipt exists, and records the entry id there otherwise.
         """
-        args: list[str | bytes | int] = [history[1], feed[1], receipt[1] if receipt else 0]
+        script, keys, args = self.append_linked_call(history, feed, fields, extra, receipt=receipt)
+        entry_id = await self._batch.script(script, keys, args)
+        return None if entry_id is None else _s(entry_id)
+
+    def append_linked_call(
+        self,
+        history: tuple[str, int],
+        feed: tuple[str, int],
+        fields: Mapping[str, str | bytes],
+        extra: Mapping[str, str | bytes],
+        *,
+        receipt: tuple[str, int] | None = None,
+    ) -> ScriptCall:
+        """``append_linked`` as a script call, for a round trip that carries other commands
+        (a lane's commit); its reply is the history entry's id, or nil."""
+        args: list[Any] = [history[1], feed[1], receipt[1] if receipt else 0]
         args.append(len(extra))
         for pairs in (extra, fields):
             for k, v in pairs.items():
                 args += [k, v]
         keys = [history[0], feed[0], *([receipt[0]] if receipt else [])]
-        entry_id = await self._batch.script(self._append_linked, keys, args)
-        return None if entry_id is None else _s(entry_id)
+        return (self._append_linked, keys, args)
 
     async def range(
         self, stream: str, *, after: str | None = None, count: int = 200

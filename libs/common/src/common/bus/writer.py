@@ -45,16 +45,19 @@ class Precommit:
 
     ``call`` (a script, sent by text) sets ``key`` to a value whose SHA1 is ``sha`` unless
     ``key`` is set already: an earlier holder of the lane got there first. The outputs are
-    published and the entries acked only if ``key`` then holds this value; otherwise
-    ``recover`` turns the call's reply into the outputs that stand, and those are committed
-    instead. ``recover`` raises when the reply is an error, and the commit then fails with
-    ``PrecommitFailed``, nothing published, nothing acked.
+    published and the entries acked only if ``key`` then holds this value (with an empty
+    ``sha``: any value, as when the write is a receipt that any attempt may have left);
+    otherwise ``recover`` turns the call's reply into the outputs that stand, and those are
+    committed instead. ``recover`` raises when the reply is an error, and the commit then
+    fails with ``PrecommitFailed``, nothing published, nothing acked. ``landed``, if given,
+    is told the call's reply whenever the call did not fail.
     """
 
     call: ScriptCall
     key: str
     sha: str
     recover: Callable[[Any], Sequence[Emit]]
+    landed: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,12 @@ class BatchWriter:
             for item, result in zip(plain, done.finished, strict=True)
         ]
         for item, (reply, refused, result) in zip(staged, done.guarded, strict=True):
+            landed = item.precommit.landed if item.precommit is not None else None
+            if landed is not None and not isinstance(reply, Exception):
+                try:
+                    landed(reply)
+                except Exception:
+                    log.exception("a precommit's landing hook failed")
             if result == -2 or isinstance(result, Exception):  # its record did not stand
                 self._recover(item, reply)
             else:  # the publishes of a guarded finish are all its own: owed as a whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.bus import Streams
+from common.bus.lanes import ScriptCall
 from common.envelope import now_ms
 from common.errors import PermanentError
 from common.keys import Keys
@@ -22,30 +23,35 @@ class WebChatChannel:
     async def start(self) -> None:
         return None
 
+    def send_call(self, message: OutboundMessage, receipt: str, ttl_s: int) -> ScriptCall:
+        """The send, unless ``receipt`` exists, and the receipt, in one step (a script call
+        for the lane commit to run ahead of the ack); replies the entry id, or nil."""
+        return self.streams.append_linked_call(*self._linked(message), receipt=(receipt, ttl_s))
+
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        sent = await self._send(message, None)
-        assert sent is not None  # without a receipt key the append always happens
-        return sent
-
-    async def send_once(
-        self, message: OutboundMessage, receipt: str, ttl_s: int
-    ) -> DeliveryReceipt | None:
-        """Send and record the receipt in one atomic step; None if it was sent before."""
-        return await self._send(message, (receipt, ttl_s))
-
-    async def _send(
-        self, message: OutboundMessage, receipt: tuple[str, int] | None
-    ) -> DeliveryReceipt | None:
-        conv = message.destination.chat_id
         if message.action == "typing":
             await self.streams.append(
                 self.keys.webchat_events,
-                {"conv": conv, "kind": "typing", "agent": message.agent, "ts": str(now_ms())},
+                {
+                    "conv": message.destination.chat_id,
+                    "kind": "typing",
+                    "agent": message.agent,
+                    "ts": str(now_ms()),
+                },
                 maxlen=EVENTS_MAXLEN,
             )
             return DeliveryReceipt()
+        entry_id = await self.streams.append_linked(*self._linked(message))
+        assert entry_id is not None  # without a receipt the append always happens
+        return DeliveryReceipt(platform_ids=[entry_id])
+
+    def _linked(
+        self, message: OutboundMessage
+    ) -> tuple[tuple[str, int], tuple[str, int], dict[str, str], dict[str, str]]:
+        """A message's append: to the conversation's history, linked into the event feed."""
         if message.action != "send":
             raise PermanentError(f"the web chat cannot {message.action} messages")
+        conv = message.destination.chat_id
         fields = {
             "kind": "message",
             "role": "agent",
@@ -55,14 +61,12 @@ class WebChatChannel:
             "outbound_id": message.id,
             "possible_duplicate": "1" if message.possible_duplicate else "0",
         }
-        entry_id = await self.streams.append_linked(
+        return (
             (self.keys.webchat_history(conv), HISTORY_MAXLEN),
             (self.keys.webchat_events, EVENTS_MAXLEN),
             fields,
             {"conv": conv},
-            receipt=receipt,
         )
-        return None if entry_id is None else DeliveryReceipt(platform_ids=[entry_id])
 
     async def aclose(self) -> None:
         return None
