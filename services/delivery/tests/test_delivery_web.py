@@ -12,6 +12,7 @@ import pytest
 from common.bus import LaneBus, Streams
 from common.bus.writer import BatchWriter, PrecommitFailed, Staged
 from common.keys import Stage
+from common.ports import Channel
 from delivery.channels.web import WebChatChannel
 from delivery.handler import DeliverHandler
 from tests.support.delivery_stack import config_for, delivering, outbound, publish
@@ -109,7 +110,7 @@ async def test_a_failed_send_is_retried_in_order_until_it_lands(bus, redis, keys
     await publish(
         bus, outbound("web", "c5", "first", id="w5a"), outbound("web", "c5", "second", id="w5b")
     )
-    web = {"web": WebChatChannel(Streams(redis), keys)}
+    web: dict[str, Channel] = {"web": WebChatChannel(Streams(redis), keys)}
     async with delivering(bus, redis, keys, web, config_for("web")):
         for _ in range(100):  # the lane backs off as a whole: nothing lands meanwhile
             if (
