@@ -13,6 +13,7 @@ from common.bus import ClaimedLane, LaneBus
 from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed
 from common.envelope import Envelope
 from common.keys import Keys, Stage
+from tests.support.trips import RoundTrips
 
 
 def env(i: str) -> Envelope:
@@ -142,17 +143,9 @@ async def test_a_precommit_goes_in_the_commits_round_trip(
     bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys, monkeypatch
 ):
     lane = await held(bus, "p1")
-    sent = 0
-    send = bus._send
-
-    async def counting(*args, **kwargs):
-        nonlocal sent
-        sent += 1
-        return await send(*args, **kwargs)
-
-    monkeypatch.setattr(bus, "_send", counting)
+    trips = RoundTrips(bus, monkeypatch)
     await commit_staged(writer, lane, staged(redis, keys, "p1", "mine"), "mine")
-    assert sent == 1
+    assert trips.count == 1
     assert await redis.get(keys.kv("record:p1")) == b"mine"
     assert await pending(redis, keys, Stage.ROUTE, "p1") == 0
     assert await lane_ids(bus, Stage.AGENT, "s-p1") == ["out-mine"]

@@ -16,6 +16,7 @@ from common.ports import Channel
 from delivery.channels.web import WebChatChannel
 from delivery.handler import DeliverHandler
 from tests.support.delivery_stack import config_for, delivering, outbound, publish
+from tests.support.trips import RoundTrips
 
 
 @pytest.fixture
@@ -55,18 +56,10 @@ async def test_a_reply_is_sent_and_acked_in_one_round_trip(bus, redis, keys, wri
     await writer.commit(lane, [entry.id], [], release=True, precommit=pre)
     lane, entry, pre = await staged_send(bus, redis, keys, "c1", "hello there", "w1")
     assert await Streams(redis).range(keys.webchat_history("c1")) == []  # nothing sent yet
-    trips = 0
-    send = bus._send
-
-    async def counting(*args, **kwargs):
-        nonlocal trips
-        trips += 1
-        return await send(*args, **kwargs)
-
-    monkeypatch.setattr(bus, "_send", counting)
+    trips = RoundTrips(bus, monkeypatch)
     await writer.commit(lane, [entry.id], [], release=True, precommit=pre)
 
-    assert trips == 1
+    assert trips.count == 1
     [(entry_id, fields)] = await Streams(redis).range(keys.webchat_history("c1"))
     assert fields["text"] == "hello there" and fields["possible_duplicate"] == "0"
     assert orjson.loads(await redis.get(keys.receipt("w1"))) == [entry_id]
