@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from clawbus.embedded import EmbeddedRedis
 from common.bus import LaneBus
+from common.bus.writer import BatchWriter
 from common.keys import Keys
 
 
@@ -40,6 +41,15 @@ def keys(namespace: str) -> Keys:
 @pytest.fixture
 def bus(redis: Redis, keys: Keys) -> LaneBus:
     return LaneBus(redis, keys, lease_ttl_s=2.0, max_attempts=3)
+
+
+@pytest.fixture
+async def writer(bus: LaneBus) -> AsyncIterator[BatchWriter]:
+    """A started batch writer on ``bus``: lane commits as the consumers make them."""
+    w = BatchWriter(bus)
+    await w.start()
+    yield w
+    await w.aclose()
 
 
 @pytest.fixture

@@ -51,14 +51,6 @@ async def landed(bus: LaneBus, redis: Redis, keys: Keys, conv: str, session: str
     assert await lane_ids(bus, Stage.AGENT, session) == [f"out-{session}"]
 
 
-@pytest.fixture
-async def writer(bus: LaneBus):
-    w = BatchWriter(bus)
-    await w.start()
-    yield w
-    await w.aclose()
-
-
 async def test_outputs_and_acks_land_together(bus: LaneBus, writer: BatchWriter, redis, keys):
     lane = await held(bus, "c1")
     await commit(writer, lane, "s1")

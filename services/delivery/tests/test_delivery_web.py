@@ -9,22 +9,14 @@ import asyncio
 import orjson
 import pytest
 
-from common.bus import LaneBus, Streams
-from common.bus.writer import BatchWriter, PrecommitFailed, Staged
+from common.bus import Streams
+from common.bus.writer import PrecommitFailed, Staged
 from common.keys import Stage
 from common.ports import Channel
 from delivery.channels.web import WebChatChannel
 from delivery.handler import DeliverHandler
 from tests.support.delivery_stack import config_for, delivering, outbound, publish
 from tests.support.trips import RoundTrips
-
-
-@pytest.fixture
-async def writer(bus: LaneBus):
-    w = BatchWriter(bus)
-    await w.start()
-    yield w
-    await w.aclose()
 
 
 def web_handler(redis, keys) -> DeliverHandler:
