@@ -58,19 +58,12 @@ class Streams:
         feed: tuple[str, int],
         fields: Mapping[str, str | bytes],
         extra: Mapping[str, str | bytes],
-        *,
-        receipt: tuple[str, int] | None = None,
-    ) -> str | None:
+    ) -> str:
         """Append ``fields`` to a history stream and, in the same step, to a feed stream
         with ``extra`` and the history entry's id as ``id``; each ``(stream, maxlen)``.
-        Returns the history entry's id.
-
-        With ``receipt`` (key, ttl s) the step happens at most once: it returns None and
-        appends nothing if the receipt exists, and records the entry id there otherwise.
-        """
-        script, keys, args = self.append_linked_call(history, feed, fields, extra, receipt=receipt)
-        entry_id = await self._batch.script(script, keys, args)
-        return None if entry_id is None else _s(entry_id)
+        Returns the history entry's id."""
+        script, keys, args = self.append_linked_call(history, feed, fields, extra)
+        return _s(await self._batch.script(script, keys, args))
 
     def append_linked_call(
         self,
@@ -82,7 +75,9 @@ class Streams:
         receipt: tuple[str, int] | None = None,
     ) -> ScriptCall:
         """``append_linked`` as a script call, for a round trip that carries other commands
-        (a lane's commit); its reply is the history entry's id, or nil."""
+        (a lane's commit); its reply is the history entry's id. With ``receipt`` (key, ttl
+        s) the step happens at most once: it replies nil and appends nothing if the receipt
+        exists, and records the entry id there otherwise."""
         args: list[Any] = [history[1], feed[1], receipt[1] if receipt else 0]
         args.append(len(extra))
         for pairs in (extra, fields):

@@ -41,9 +41,9 @@ class WebChatChannel:
                 maxlen=EVENTS_MAXLEN,
             )
             return DeliveryReceipt()
-        entry_id = await self.streams.append_linked(*self._linked(message))
-        assert entry_id is not None  # without a receipt the append always happens
-        return DeliveryReceipt(platform_ids=[entry_id])
+        return DeliveryReceipt(
+            platform_ids=[await self.streams.append_linked(*self._linked(message))]
+        )
 
     def _linked(
         self, message: OutboundMessage
