@@ -30,6 +30,30 @@ async def test_entries_come_back_in_publish_order_and_duplicates_are_dropped(bus
     assert ids(lane) == ["m0", "m1", "m2", "m3", "m4", "m9"]
 
 
+async def test_one_call_for_several_lanes_marks_each_once_and_counts_every_entry(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    await bus.publish(Stage.ROUTE, [("c2", env("old"))])
+    [held] = await bus.claim(Stage.ROUTE, 1, 10)  # c2 is held: new entries must not re-arm it
+    items = [("c1", env(1)), ("c2", env(2)), ("c1", env(3)), ("c1", env(1)), ("c2", env(4))]
+    await redis.config_resetstat()
+    assert await bus.publish(Stage.ROUTE, items) == [False, False, False, True, False]
+    calls = {k: int(v["calls"]) for k, v in (await redis.info("commandstats")).items()}
+    assert calls["cmdstat_xadd"] == 4
+    assert calls["cmdstat_exists"] == 2  # once per lane, not per entry
+    assert calls["cmdstat_pexpire"] == 2
+    stats = await bus.stats(Stage.ROUTE)
+    assert (stats.backlog, stats.ready, stats.active) == (5, 1, 1)
+    [lane] = await bus.claim(Stage.ROUTE, 10, 10)
+    assert (lane.lane, ids(lane)) == ("c1", ["m1", "m3"])
+    for name in ("c1", "c2"):
+        seen = keys.lane_partition(Stage.ROUTE, name).seen_prefix + name
+        assert 0 < await redis.pttl(seen) <= 900_000
+    await bus.finish(held, [e.id for e in held.entries])  # re-armed: its new entries wait
+    [again] = await bus.claim(Stage.ROUTE, 10, 10)
+    assert (again.lane, ids(again)) == ("c2", ["m2", "m4"])
+
+
 async def test_an_id_is_a_duplicate_for_the_window_and_the_seen_ids_stay_bounded(
     redis: Redis, keys: Keys
 ):

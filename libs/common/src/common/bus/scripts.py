@@ -34,12 +34,19 @@ end
 
 # ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples[, guard].
 # Returns {lanes_woken, dup_flag_1, dup_flag_2, ...} (1 = duplicate, not added).
+# A lane's bookkeeping (its group, oldest and ready marks, its seen set's expiry) is done
+# once per call, however many of the call's entries it takes: a commit under load carries
+# several entries for one lane. The marks go before the lane's first append, so a call cut
+# short by an error leaves an appended entry always ready (at worst a ready lane with
+# nothing new, which a claim simply releases).
 PUBLISH = (
     _GUARD
     + _NOW
     + """
 local window = tonumber(ARGV[3])
 local out = {0}
+local touched = {}
+local dedupped = {}
 for i = 4, argc, 3 do
   local lane, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local dup = 0
@@ -51,12 +58,20 @@ for i = 4, argc, 3 do
   end
   if dup == 0 then
     local stream = ARGV[1] .. lane
-    if redis.call('EXISTS', stream) == 0 then
-      redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
+    if not touched[lane] then
+      touched[lane] = true
+      if redis.call('EXISTS', stream) == 0 then
+        redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
+      end
+      redis.call('ZADD', KEYS[7], 'NX', now, lane)
+      if not redis.call('ZSCORE', KEYS[2], lane) then
+        if redis.call('ZADD', KEYS[1], 'NX', now, lane) == 1 then out[1] = out[1] + 1 end
+      end
     end
     -- appended before the id is marked seen: an append that fails leaves no mark that
     -- would turn the retry into a dropped "duplicate"
     redis.call('XADD', stream, '*', 'e', data)
+    redis.call('INCR', KEYS[6])
     if dedup then
       redis.call('ZADD', seen, now, id)
       -- ids older than the window are dropped by about one publish in eight (by time and
@@ -64,12 +79,10 @@ for i = 4, argc, 3 do
       if (now + string.byte(id, -1)) % 8 == 0 then
         redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
       end
-      redis.call('PEXPIRE', seen, window)
-    end
-    redis.call('INCR', KEYS[6])
-    redis.call('ZADD', KEYS[7], 'NX', now, lane)
-    if not redis.call('ZSCORE', KEYS[2], lane) then
-      if redis.call('ZADD', KEYS[1], 'NX', now, lane) == 1 then out[1] = out[1] + 1 end
+      if not dedupped[lane] then
+        dedupped[lane] = true
+        redis.call('PEXPIRE', seen, window)
+      end
     end
   end
   table.insert(out, dup)
