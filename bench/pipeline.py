@@ -345,17 +345,20 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
             lat_n,
         )
         await bare.mark(redis)
+        meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         low = await latency_run(
             lambda: bare.produce(redis, low_n, 1, args.low_rate),
             lambda k: bare.consume(redis, k),
             low_n,
         )
+        low_cpu = sum(meter.per_msg_us(low_n).values())
     finally:
         bare.stop()
     return {
         "bare_msgs_per_s": rate,
         "bare_redis_cmds_per_msg": cmds,
         "bare_cpu_us_per_msg": cpu,
+        "bare_low_rate_cpu_us_per_msg": low_cpu,
         **figures(lat, low, "bare_"),
     }
 
@@ -386,11 +389,13 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
             lat_n,
         )
         await ours.mark(redis)
+        meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         low = await latency_run(
             lambda: ours.produce(bus, low_n, convs, 1, args.low_rate),
             lambda k: ours.consume(redis, k),
             low_n,
         )
+        low_by_process = meter.per_msg_us(low_n)
     finally:
         ours.stop()
         await wires.detach(publisher)
@@ -400,6 +405,8 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         "redis_cmds_per_msg": cmds,
         "cpu_us_per_msg": sum(by_process.values()),
         **{f"cpu_us_per_msg_{name}": us for name, us in by_process.items()},
+        "low_rate_cpu_us_per_msg": sum(low_by_process.values()),
+        **{f"low_rate_cpu_us_per_msg_{name}": us for name, us in low_by_process.items()},
         **figures(lat, low),
     }
 
@@ -422,6 +429,7 @@ async def measure_http(url: str, tmp: Path, args: argparse.Namespace) -> dict:
 
 
 def report(f: dict[str, float], args: argparse.Namespace) -> None:
+    low = f"at {args.low_rate:.0f} msg/s"
     for who, p in (("bare chain (3 hops)", "bare_"), ("clawbus (5 services)", "")):
         print(
             f"  {who}: {f[p + 'msgs_per_s']:.0f} msg/s; "
@@ -431,10 +439,16 @@ def report(f: dict[str, float], args: argparse.Namespace) -> None:
             f"{f[p + 'cpu_us_per_msg']:.0f} us of CPU per message at full speed",
             flush=True,
         )
-    parts = {k.removeprefix("cpu_us_per_msg_"): v for k, v in f.items() if "cpu_us_per_msg_" in k}
+    for when, prefix in (("at full speed", "cpu_us_per_msg_"), (low, "low_rate_cpu_us_per_msg_")):
+        parts = {k.removeprefix(prefix): v for k, v in f.items() if k.startswith(prefix)}
+        print(
+            f"  clawbus CPU per message by process {when} (us): "
+            + ", ".join(f"{name} {us:.0f}" for name, us in parts.items()),
+            flush=True,
+        )
     print(
-        "  clawbus CPU per message by process (us): "
-        + ", ".join(f"{name} {us:.0f}" for name, us in parts.items()),
+        f"  CPU per message {low}: clawbus {f['low_rate_cpu_us_per_msg']:.0f} us, "
+        f"bare chain {f['bare_low_rate_cpu_us_per_msg']:.0f} us",
         flush=True,
     )
     print(
