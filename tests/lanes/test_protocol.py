@@ -54,6 +54,16 @@ async def test_one_call_for_several_lanes_marks_each_once_and_counts_every_entry
     assert (again.lane, ids(again)) == ("c2", ["m2", "m4"])
 
 
+async def test_the_backlog_counts_unacked_entries_across_stages_and_partitions(bus: LaneBus):
+    await bus.publish(Stage.ROUTE, [(f"c{i}", env(i)) for i in range(6)])
+    await bus.publish(Stage.AGENT, [("s", env(9)), ("s", env(10))])
+    assert await bus.backlog([Stage.ROUTE, Stage.AGENT]) == 8
+    lanes = await bus.claim(Stage.ROUTE, 2, 10)
+    await bus.finish_many([(lane, [e.id for e in lane.entries], True) for lane in lanes])
+    assert await bus.backlog([Stage.ROUTE, Stage.AGENT]) == 6
+    assert await bus.backlog([Stage.AGENT]) == (await bus.stats(Stage.AGENT)).backlog == 2
+
+
 async def test_an_id_is_a_duplicate_for_the_window_and_the_seen_ids_stay_bounded(
     redis: Redis, keys: Keys
 ):

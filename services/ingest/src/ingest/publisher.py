@@ -58,10 +58,7 @@ class Publisher:
         """Keep the backlog figure fresh so each request checks it without a round trip."""
         while not stop.is_set():
             try:
-                total = 0
-                for stage in self.STAGES:
-                    total += (await self.bus.stats(stage)).backlog
-                self.backlog = total
+                self.backlog = await self.bus.backlog(self.STAGES)
                 self.redis_ok = True
             except (RedisError, OSError):
                 self.redis_ok = False

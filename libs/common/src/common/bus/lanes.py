@@ -537,6 +537,22 @@ class LaneBus:
 
     # -- operating ---------------------------------------------------------------------
 
+    async def backlog(self, stages: Iterable[Stage]) -> int:
+        """Entries not yet acknowledged across ``stages``: their partitions' counters, read
+        in one round trip (the figure ingest's backpressure checks several times a second)."""
+        keys = [part.backlog for stage in stages for part in self.keys.all_partitions(stage)]
+
+        def queue(pipe: Pipeline) -> None:
+            for key in keys:
+                pipe.get(key)
+
+        total = 0
+        for value in await self._send(queue, 0):
+            if isinstance(value, Exception):
+                raise value
+            total += int(value or 0)
+        return total
+
     async def stats(self, stage: Stage) -> LaneStats:
         parts = self.keys.all_partitions(stage)
         async with self.redis.pipeline(transaction=False) as pipe:
