@@ -30,7 +30,7 @@ async def test_entries_come_back_in_publish_order_and_duplicates_are_dropped(bus
     assert ids(lane) == ["m0", "m1", "m2", "m3", "m4", "m9"]
 
 
-async def test_one_call_for_several_lanes_marks_each_once_and_counts_every_entry(
+async def test_a_publish_marks_each_lane_once_and_counts_every_entry(
     bus: LaneBus, redis: Redis, keys: Keys
 ):
     await bus.publish(Stage.ROUTE, [("c2", env("old"))])
