@@ -50,18 +50,16 @@ class Publisher:
         self.backlog_limit = backlog_limit
         self.retry_after_s = retry_after_s
         self.backlog = 0
-        self.redis_ok = True
         self._pending: list[tuple[str, Envelope, asyncio.Future[bool]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
     async def refresh(self, stop: asyncio.Event, interval_s: float = 0.2) -> None:
-        """Keep the backlog figure fresh so each request checks it without a round trip."""
+        """Keep the backlog figure fresh so each request checks it without a round trip.
+        While Redis cannot be read the last figure stands: a request's own publish then
+        fails and is answered 503."""
         while not stop.is_set():
-            try:
+            with contextlib.suppress(RedisError, OSError):
                 self.backlog = await self.bus.backlog(self.STAGES)
-                self.redis_ok = True
-            except (RedisError, OSError):
-                self.redis_ok = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
@@ -88,7 +86,6 @@ class Publisher:
         try:
             dup = await self._publish(msg.conversation, env)
         except (RedisError, OSError) as exc:
-            self.redis_ok = False
             metrics.INGEST_REQUESTS.labels(msg.channel, "unavailable").inc()
             raise DependencyDown(
                 f"redis unavailable: {exc}", retry_after=self.retry_after_s
