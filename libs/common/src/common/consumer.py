@@ -350,17 +350,16 @@ class LaneConsumer:
                 await self._failed(lane, good, exc)
                 return
             rest = len(good) < len(lane.entries)
-            ids = [e.id for e in good]
-            if isinstance(out, Staged):
-                try:
-                    await self._commit(
-                        lane, ids, out.emits, release=not rest, precommit=out.precommit
-                    )
-                except PrecommitFailed as exc:
-                    await self._failed(lane, good, exc.__cause__ or exc)
-                    return
-            else:
-                await self._commit(lane, ids, list(out), release=not rest)
+            emits, precommit = (
+                (out.emits, out.precommit) if isinstance(out, Staged) else (list(out), None)
+            )
+            try:  # only a precommit can fail this way
+                await self._commit(
+                    lane, [e.id for e in good], emits, release=not rest, precommit=precommit
+                )
+            except PrecommitFailed as exc:
+                await self._failed(lane, good, exc.__cause__ or exc)
+                return
         if len(good) < len(lane.entries):
             poison = lane.entries[len(good)]
             await self._dead(lane, [poison], self._poison(poison) or "poison")
