@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -111,6 +112,28 @@ def percentile(values: list[float], q: float) -> float:
 async def last_id(redis: Redis, stream: str) -> str:
     rows = await redis.xrevrange(stream, count=1)
     return rows[0][0].decode() if rows else "0"
+
+
+class AofMeter:
+    """Bytes appended to the AOF per message; NaN if a rewrite (which shrinks the file)
+    ran meanwhile."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.start: tuple[int, int] = (0, 0)
+
+    async def _read(self) -> tuple[int, int]:
+        info = await self.redis.info("persistence")
+        return int(info.get("aof_current_size", 0)), int(info.get("aof_rewrites", 0))
+
+    async def begin(self) -> None:
+        self.start = await self._read()
+
+    async def per_msg(self, n: int) -> float:
+        size, rewrites = await self._read()
+        if rewrites != self.start[1] or size < self.start[0]:
+            return float("nan")
+        return (size - self.start[0]) / n
 
 
 async def command_calls(redis: Redis) -> int:
@@ -339,25 +362,32 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         cpu = sum(meter.per_msg_us(n).values())
         cmds = (await command_calls(redis) - calls) / n
         await bare.mark(redis)
+        meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         lat = await latency_run(
             lambda: bare.produce(redis, lat_n, 1, args.rate),
             lambda k: bare.consume(redis, k),
             lat_n,
         )
+        rate_cpu = sum(meter.per_msg_us(lat_n).values())
         await bare.mark(redis)
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
+        aof = AofMeter(redis)
+        await aof.begin()
         low = await latency_run(
             lambda: bare.produce(redis, low_n, 1, args.low_rate),
             lambda k: bare.consume(redis, k),
             low_n,
         )
         low_cpu = sum(meter.per_msg_us(low_n).values())
+        aof_per_msg = await aof.per_msg(low_n)
     finally:
         bare.stop()
     return {
         "bare_msgs_per_s": rate,
         "bare_redis_cmds_per_msg": cmds,
+        "bare_aof_bytes_per_msg": aof_per_msg,
         "bare_cpu_us_per_msg": cpu,
+        "bare_rate_cpu_us_per_msg": rate_cpu,
         "bare_low_rate_cpu_us_per_msg": low_cpu,
         **figures(lat, low, "bare_"),
     }
@@ -383,19 +413,24 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         by_process = meter.per_msg_us(n)
         cmds = (await command_calls(redis) - calls) / n
         await ours.mark(redis)
+        meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         lat = await latency_run(
             lambda: ours.produce(bus, lat_n, convs, 1, args.rate),
             lambda k: ours.consume(redis, k),
             lat_n,
         )
+        rate_by_process = meter.per_msg_us(lat_n)
         await ours.mark(redis)
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
+        aof = AofMeter(redis)
+        await aof.begin()
         low = await latency_run(
             lambda: ours.produce(bus, low_n, convs, 1, args.low_rate),
             lambda k: ours.consume(redis, k),
             low_n,
         )
         low_by_process = meter.per_msg_us(low_n)
+        aof_per_msg = await aof.per_msg(low_n)
     finally:
         ours.stop()
         await wires.detach(publisher)
@@ -403,8 +438,11 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
     return {
         "msgs_per_s": rate,
         "redis_cmds_per_msg": cmds,
+        "aof_bytes_per_msg": aof_per_msg,
         "cpu_us_per_msg": sum(by_process.values()),
         **{f"cpu_us_per_msg_{name}": us for name, us in by_process.items()},
+        "rate_cpu_us_per_msg": sum(rate_by_process.values()),
+        **{f"rate_cpu_us_per_msg_{name}": us for name, us in rate_by_process.items()},
         "low_rate_cpu_us_per_msg": sum(low_by_process.values()),
         **{f"low_rate_cpu_us_per_msg_{name}": us for name, us in low_by_process.items()},
         **figures(lat, low),
@@ -435,22 +473,29 @@ def report(f: dict[str, float], args: argparse.Namespace) -> None:
             f"  {who}: {f[p + 'msgs_per_s']:.0f} msg/s; "
             f"p50 {f[p + 'p50_ms']:.2f} ms, p99 {f[p + 'p99_ms']:.2f} ms at {args.rate:.0f} msg/s; "
             f"p50 {f[p + 'low_rate_p50_ms']:.2f} ms, p99 {f[p + 'low_rate_p99_ms']:.2f} ms "
-            f"at {args.low_rate:.0f} msg/s; {f[p + 'redis_cmds_per_msg']:.1f} Redis commands/msg; "
+            f"at {args.low_rate:.0f} msg/s; {f[p + 'redis_cmds_per_msg']:.1f} Redis commands/msg, "
+            f"{f[p + 'aof_bytes_per_msg']:.0f} AOF bytes/msg at {args.low_rate:.0f} msg/s; "
             f"{f[p + 'cpu_us_per_msg']:.0f} us of CPU per message at full speed",
             flush=True,
         )
-    for when, prefix in (("at full speed", "cpu_us_per_msg_"), (low, "low_rate_cpu_us_per_msg_")):
+    steps = (
+        ("at full speed", "cpu_us_per_msg_"),
+        (f"at {args.rate:.0f} msg/s", "rate_cpu_us_per_msg_"),
+        (low, "low_rate_cpu_us_per_msg_"),
+    )
+    for when, prefix in steps:
         parts = {k.removeprefix(prefix): v for k, v in f.items() if k.startswith(prefix)}
         print(
             f"  clawbus CPU per message by process {when} (us): "
             + ", ".join(f"{name} {us:.0f}" for name, us in parts.items()),
             flush=True,
         )
-    print(
-        f"  CPU per message {low}: clawbus {f['low_rate_cpu_us_per_msg']:.0f} us, "
-        f"bare chain {f['bare_low_rate_cpu_us_per_msg']:.0f} us",
-        flush=True,
-    )
+    for when, key in ((f"at {args.rate:.0f} msg/s", "rate_"), (low, "low_rate_")):
+        print(
+            f"  CPU per message {when}: clawbus {f[key + 'cpu_us_per_msg']:.0f} us, "
+            f"bare chain {f['bare_' + key + 'cpu_us_per_msg']:.0f} us",
+            flush=True,
+        )
     print(
         f"  HTTP ingest: {f['http_msgs_per_s']:.0f} req/s accepted; bare FastAPI+XADD: "
         f"{f['bare_http_msgs_per_s']:.0f} req/s",
@@ -480,10 +525,16 @@ async def main() -> None:
         report(rounds[-1], args)
     # The machine is shared: each figure is the median of the rounds (ratios of the same
     # round, so a slow moment weighs on both sides).
-    out = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    out = {k: median([r[k] for r in rounds]) for k in rounds[0]}
     print(f"median of {args.rounds} rounds:", flush=True)
     report(out, args)
-    print(json.dumps({k: round(v, 3) for k, v in out.items()}))
+    print(json.dumps({k: None if math.isnan(v) else round(v, 3) for k, v in out.items()}))
+
+
+def median(values: list[float]) -> float:
+    """The median of the figures a round could measure (a NaN is one it could not)."""
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else float("nan")
 
 
 async def measure_round(tmp: Path, args: argparse.Namespace) -> dict[str, float]:
