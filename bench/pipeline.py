@@ -5,9 +5,10 @@
 Runs five clawbus services as separate processes (echo provider, no delay) and a chain of
 bare XREADGROUP -> XADD+XACK hop processes with as many hops as the pipeline has, on one
 private Redis (AOF everysec). Prints throughput, latency at a steady rate (and at a lower
-one, below saturation), HTTP ingest against a FastAPI endpoint that only XADDs, and Redis
-commands per message, for each of ``--rounds`` rounds in which the two alternate; the last
-line is one JSON object with the median of every figure.
+one, below saturation), HTTP ingest against a FastAPI endpoint that only XADDs, Redis
+commands and AOF bytes per message, and CPU per message (by process for clawbus) at full
+speed and at both rates, for each of ``--rounds`` rounds in which the two alternate; the
+last line is one JSON object with the median of every figure.
 """
 
 from __future__ import annotations
