@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -202,7 +203,9 @@ async def main() -> None:
     os.environ["CLAWBUS_REDIS_SERVER"] = args.redis_server
     print(f"Redis: {args.redis_server}: {server_version(args.redis_server)}", flush=True)
     f = await measure(args, Path(tempfile.mkdtemp(prefix="clawbus-stages-")))
-    print(json.dumps({k: round(v, 3) for k, v in f.items()}))
+    # a quantile past the largest bucket is infinite, a run with no replies has no
+    # percentiles: both are null, so the line stays valid JSON
+    print(json.dumps({k: round(v, 3) if math.isfinite(v) else None for k, v in f.items()}))
 
 
 if __name__ == "__main__":
