@@ -125,8 +125,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         before = await scrape(ports)
         meter = CpuMeter(pids)
         ctx = {name: switches(pid) for name, pid in pids.items()}
-        calls = await command_calls(redis)
+        # counted from the reset, which the per-command table below is read against
         await redis.config_resetstat()
+        calls = await command_calls(redis)
         lat = await latency_run(
             lambda: ours.produce(bus, n, convs, 1 if args.rate else 100, args.rate or None),
             lambda k: ours.consume(redis, k),
