@@ -31,6 +31,7 @@ from worker.handler import AgentHandler
 from worker.history import HistoryItem
 from worker.journal import Journal
 from worker.providers import Providers
+from worker.reads import state_reads
 from worker.runtime import AgentRuntime
 from worker.settings import WorkerSettings
 
@@ -168,7 +169,9 @@ class Harness:
     async def claim(self, stage: Stage = Stage.AGENT, within_s: float = 5.0) -> ClaimedLane:
         deadline = asyncio.get_running_loop().time() + within_s
         while True:
-            lanes = await self.bus.claim(stage, 1, 50)
+            # an agent lane comes with its state, as the worker claims it
+            reads = state_reads(self.keys) if stage == Stage.AGENT else None
+            lanes = await self.bus.claim(stage, 1, 50, reads=reads)
             if lanes:
                 return lanes[0]
             if asyncio.get_running_loop().time() > deadline:
@@ -205,7 +208,14 @@ class Harness:
             max_attempts=self.max_attempts,
             backoff=Backoff(0.01, 0.05),
         )
-        consumer = LaneConsumer(self.bus, Stage.AGENT, self.agent_handler, options, mode="batch")
+        consumer = LaneConsumer(
+            self.bus,
+            Stage.AGENT,
+            self.agent_handler,
+            options,
+            mode="batch",
+            reads=state_reads(self.keys),
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
         try:

@@ -20,7 +20,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from common import metrics
-from common.bus.lanes import ClaimedLane, Entry, LaneBus
+from common.bus.lanes import ClaimedLane, Entry, LaneBus, StateReads
 from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed, Staged
 from common.errors import Fenced, PermanentError, RateLimited, RetryableError
 from common.keys import Stage
@@ -69,6 +69,7 @@ class LaneConsumer:
         *,
         mode: Literal["each", "batch"] = "each",
         slots: Slots | None = None,
+        reads: StateReads | None = None,
     ) -> None:
         self.bus = bus
         self.stage = stage
@@ -76,6 +77,7 @@ class LaneConsumer:
         self.options = options
         self.mode = mode
         self.slots = slots
+        self.reads = reads  # state each claimed lane comes with (see ``StateReads``)
         self.writer = BatchWriter(bus)
         self.running: dict[asyncio.Task[None], tuple[ClaimedLane, str | None]] = {}
         self.consuming = False
@@ -167,7 +169,9 @@ class LaneConsumer:
     async def _claim(self, free: int, wait_s: float) -> list[tuple[ClaimedLane, str | None]]:
         batch = self.options.batch
         if self.slots is None:
-            lanes = await self.bus.claim(self.stage, free, batch, hush=True, wait_s=wait_s)
+            lanes = await self.bus.claim(
+                self.stage, free, batch, hush=True, wait_s=wait_s, reads=self.reads
+            )
             return [(lane, None) for lane in lanes]
         # Ask for no more lanes than the global cap has room for, then take a slot per
         # lane actually claimed; a lane that lost the race for the last slots goes back.
@@ -184,7 +188,7 @@ class LaneConsumer:
         # if no lane came.
         ahead = self.slots.acquire_call(1) if wait_s > 0 else None
         lanes, reply = await self.bus.claim_and(
-            self.stage, want, batch, ahead, hush=True, wait_s=wait_s
+            self.stage, want, batch, ahead, hush=True, wait_s=wait_s, reads=self.reads
         )
         granted = self.slots.granted(reply) if ahead and isinstance(reply, list) else []
         spare = granted[len(lanes) :]

@@ -18,6 +18,7 @@ from worker.agents import AgentDirectory
 from worker.handler import AgentHandler
 from worker.journal import Journal
 from worker.providers import Providers
+from worker.reads import state_reads
 from worker.runtime import AgentRuntime
 from worker.settings import WorkerSettings
 
@@ -66,6 +67,7 @@ async def main() -> None:
         ConsumerOptions.from_settings(settings, settings.worker_concurrency),
         mode="batch",
         slots=slots,
+        reads=state_reads(ctx.keys),
     )
 
     async def body(stop: asyncio.Event, health: Health) -> None:

@@ -18,7 +18,7 @@ from common.bus.writer import Emit, Staged
 from common.errors import RateLimited, RetryableError
 from worker.journal import Journal, Outcome
 from worker.llm.errors import ModelRejected
-from worker.reads import RunReads, read_run
+from worker.reads import RunReads, claimed_reads, read_run
 from worker.runtime import AgentRuntime
 from worker.turn import Turn, parse_turn
 
@@ -45,7 +45,9 @@ class AgentHandler:
         run's, staged to be committed with the lane's (or committed here when a change
         must read first)."""
         turn = parse_turn(lane.lane, entries)
-        reads = await read_run(self.journal.batch, self.journal.keys, turn)
+        reads = claimed_reads(lane, turn)
+        if reads is None:
+            reads = await read_run(self.journal.batch, self.journal.keys, turn)
         if reads.record is not None:
             log.info("run replayed", extra={"session": turn.session, "run_id": turn.run_id})
             return self.journal.decode(reads.record)

@@ -1,9 +1,12 @@
-"""What a run reads before it thinks, fetched in one round trip.
+"""What a run reads before it thinks: with the lane's claim, or in one round trip.
 
 A turn needs its run record (was it committed already?), the runtime agents, the
-session's history and the agent's memory. Read one after the other they cost four round
-trips per run, which is most of a quick run's time; pipelined they cost one, and the
-reads of runs that start together share that one.
+session's history and the agent's memory. The worker's claim reads the last three for
+every lane it takes, in the claim's own round trip (``StateReads``). A run record can
+exist only for entries handed over before (a holder that committed and died before its
+ack): such a re-delivery reads everything again in one pipelined round trip, which the
+reads of runs that start together share, as does a turn whose agent is not the one its
+session is named after.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio.client import Pipeline
 
+from common.bus import ClaimedLane, StateReads
 from common.coalesce import Coalescer
 from common.keys import Keys
 from worker.turn import Turn
@@ -34,3 +38,17 @@ async def read_run(batch: Coalescer, keys: Keys, turn: Turn) -> RunReads:
 
     record, agents, history, memory = await batch.run(queue)
     return RunReads(record, agents, history, memory)
+
+
+def state_reads(keys: Keys) -> StateReads:
+    """What the worker's claim reads for each session it takes."""
+    return StateReads(keys.history(""), keys.memory(""), keys.runtime_agents)
+
+
+def claimed_reads(lane: ClaimedLane, turn: Turn) -> RunReads | None:
+    """The reads the claim brought, if they serve this turn: fresh entries (no record can
+    exist for them) of a session named after the turn's agent (whose memory was read)."""
+    state = lane.state
+    if state is None or lane.redelivered or lane.lane.split("|", 1)[0] != turn.agent:
+        return None
+    return RunReads(None, state.table, state.items, state.value)

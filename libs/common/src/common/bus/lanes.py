@@ -35,6 +35,28 @@ class Entry:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StateReads:
+    """State a claim reads for each lane it hands over, in its own round trip (see
+    ``scripts.CLAIM``): the list at ``list_prefix`` + the lane, the string at
+    ``value_prefix`` + the lane's name up to its first ``|``, and once the hash
+    ``hash_key``. These keys lie outside the partition's slot: one Redis node, not a
+    cluster."""
+
+    list_prefix: str
+    value_prefix: str
+    hash_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class LaneState:
+    """What a claim with ``StateReads`` read for one lane, as it stood at the claim."""
+
+    items: list[bytes]
+    value: bytes | None
+    table: dict[bytes, bytes]
+
+
 @dataclass(slots=True)
 class ClaimedLane:
     stage: Stage
@@ -44,6 +66,9 @@ class ClaimedLane:
     entries: list[Entry]
     claimed_ms: int
     lost: bool = field(default=False)
+    # the entries were read before, by a holder that did not ack them (or handed them back)
+    redelivered: bool = field(default=False)
+    state: LaneState | None = field(default=None)
 
 
 ScriptCall = tuple[AsyncScript, list[str], list[Any]]
@@ -98,6 +123,13 @@ class DeadLetter:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _table(raw: Any) -> dict[bytes, bytes]:
+    """A hash as a script returns it (a flat list of fields and values; false: none)."""
+    if not raw:
+        return {}
+    return {raw[i]: raw[i + 1] for i in range(0, len(raw) - 1, 2)}
 
 
 def _entry(raw_entry: list[Any], attempts: int) -> Entry:
@@ -331,9 +363,16 @@ class LaneBus:
     # -- consuming ---------------------------------------------------------------------
 
     async def claim(
-        self, stage: Stage, want: int, batch: int, *, hush: bool = False, wait_s: float = 0
+        self,
+        stage: Stage,
+        want: int,
+        batch: int,
+        *,
+        hush: bool = False,
+        wait_s: float = 0,
+        reads: StateReads | None = None,
     ) -> list[ClaimedLane]:
-        lanes, _ = await self.claim_and(stage, want, batch, hush=hush, wait_s=wait_s)
+        lanes, _ = await self.claim_and(stage, want, batch, hush=hush, wait_s=wait_s, reads=reads)
         return lanes
 
     async def claim_and(
@@ -345,6 +384,7 @@ class LaneBus:
         *,
         hush: bool = False,
         wait_s: float = 0,
+        reads: StateReads | None = None,
     ) -> tuple[list[ClaimedLane], Any]:
         """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each.
 
@@ -361,7 +401,9 @@ class LaneBus:
 
         ``also`` is one more script call for the same round trip, run after the claims; its
         reply (or the error it met, as an exception object) comes back with the lanes.
+        With ``reads``, each lane comes with the state they name (``ClaimedLane.state``).
         """
+        extra_args = [reads.list_prefix, reads.value_prefix, reads.hash_key] if reads else []
         parts = self.keys.partitions
         self._rotation = (self._rotation + 1) % parts
         candidates = [(self._rotation + i) % parts for i in range(parts)]
@@ -390,6 +432,7 @@ class LaneBus:
                         share,
                         self.lease_ttl_ms,
                         batch,
+                        *extra_args,
                     ],
                 )
                 for index, share in tried
@@ -410,7 +453,8 @@ class LaneBus:
             for (index, share), result in zip(tried, results, strict=True):
                 part = self.keys.partition(stage, index)
                 now = int(result[0])
-                got = [self._claimed(stage, part, now, raw) for raw in result[1:]]
+                table = _table(result[1]) if reads is not None else {}
+                got = [self._claimed(stage, part, now, raw, table) for raw in result[2:]]
                 claimed += got
                 want -= len(got)
                 if len(got) == share:
@@ -418,10 +462,17 @@ class LaneBus:
         return claimed, extra
 
     @staticmethod
-    def _claimed(stage: Stage, part: Partition, now: int, raw: list[Any]) -> ClaimedLane:
-        lane, token, raw_entries, attempts = raw
+    def _claimed(
+        stage: Stage, part: Partition, now: int, raw: list[Any], table: dict[bytes, bytes]
+    ) -> ClaimedLane:
+        lane, token, raw_entries, attempts, pending = raw[:5]
         entries = [_entry(e, int(a)) for e, a in zip(raw_entries, attempts, strict=True)]
-        return ClaimedLane(stage, part, _s(lane), _s(token), entries, now)
+        claimed = ClaimedLane(stage, part, _s(lane), _s(token), entries, now)
+        claimed.redelivered = int(pending) == 1
+        if len(raw) > 5:  # read with the claim (a lane with entries, claimed with reads)
+            value = raw[6] if len(raw) > 6 else None
+            claimed.state = LaneState(list(raw[5] or []), value, table)
+        return claimed
 
     async def wait(self, stage: Stage, timeout_s: float) -> None:
         """Block until a publish rings the stage's bell, or the timeout passes."""

@@ -91,14 +91,21 @@ return out
 """
 )
 
-# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch
-# Returns {now, {lane, token, entries, attempts}...}. A lane whose lease expired had a
-# dead holder: its pending head is charged one attempt and the lane is ready again.
+# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch[, list_prefix, value_prefix, hash]
+# Returns {now, table, {lane, token, entries, attempts, pending[, list, value]}...}. A lane
+# whose lease expired had a dead holder: its pending head is charged one attempt and the
+# lane is ready again. ``pending`` is 1 when the entries were read before (a re-delivery).
+# With the last three arguments the claim also reads, for each lane it hands over, the list
+# at list_prefix .. lane and the string at value_prefix .. (the lane's name up to its first
+# '|'), and once the hash ``hash`` (``table``; else false): state a consumer needs before it
+# can start, in the claim's round trip. Those keys lie outside the partition's slot, so a
+# claim that reads them needs a single Redis node.
 CLAIM = (
     _NOW
     + """
 local ttl = tonumber(ARGV[3])
 local batch = tonumber(ARGV[4])
+local reads = ARGV[5] ~= nil and ARGV[5] ~= ''
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
 for _, lane in ipairs(expired) do
   redis.call('ZREM', KEYS[2], lane)
@@ -110,7 +117,7 @@ for _, lane in ipairs(expired) do
     redis.call('ZADD', KEYS[1], now, lane)
   end
 end
-local out = {now}
+local out = {now, false}
 local lanes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, lane in ipairs(lanes) do
   redis.call('ZREM', KEYS[1], lane)
@@ -121,9 +128,11 @@ for _, lane in ipairs(lanes) do
     redis.call('HSET', KEYS[3], lane, token)
     local entries = {}
     local attempts = {}
+    local pending = 0
     local pend = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
     if pend and pend[1] then entries = pend[1][2] end
     if #entries > 0 then
+      pending = 1
       -- only an entry read before can have been charged an attempt
       for i, e in ipairs(entries) do
         attempts[i] = tonumber(redis.call('HGET', KEYS[5], lane .. '|' .. e[1]) or '0')
@@ -136,7 +145,13 @@ for _, lane in ipairs(lanes) do
       if new and new[1] then entries = new[1][2] end
       for i = 1, #entries do attempts[i] = 0 end
     end
-    table.insert(out, {lane, token, entries, attempts})
+    local got = {lane, token, entries, attempts, pending}
+    if reads and #entries > 0 then
+      got[6] = redis.call('LRANGE', ARGV[5] .. lane, 0, -1)
+      got[7] = redis.call('GET', ARGV[6] .. string.match(lane, '^[^|]*'))
+      if not out[2] then out[2] = redis.call('HGETALL', ARGV[7]) end
+    end
+    table.insert(out, got)
   end
 end
 return out
