@@ -1,4 +1,5 @@
-"""Lua scripts of the lane protocol. Each touches the keys of one partition only.
+"""Lua scripts of the lane protocol. Each touches the keys of one partition only, but for
+a claim that reads its lanes' state and a guarded call's guard key (single node; below).
 
 KEYS, always in this order (see ``common.keys.Partition.keys``):
   1 ready  2 active  3 holders  4 fence  5 attempts  6 backlog  7 oldest  8 dead
