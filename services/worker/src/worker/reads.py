@@ -2,11 +2,14 @@
 
 A turn needs its run record (was it committed already?), the runtime agents, the
 session's history and the agent's memory. The worker's claim reads the last three for
-every lane it takes, in the claim's own round trip (``StateReads``). A run record can
-exist only for entries handed over before (a holder that committed and died before its
-ack): such a re-delivery reads everything again in one pipelined round trip, which the
+every lane it takes, in the claim's own round trip (``StateReads``). A run record is left
+by a holder that committed and died before its ack, whose entries come back as a
+re-delivery: such a turn reads everything again in one pipelined round trip, which the
 reads of runs that start together share, as does a turn whose agent is not the one its
-session is named after.
+session is named after. (The same inputs can also come back as new entries, when one is
+published again after the lanes' de-duplication window, such as a dead letter replayed
+later: that turn thinks again, and its commit still finds the record and sends what the
+record holds, so nothing is applied twice.)
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ def state_reads(keys: Keys) -> StateReads:
 
 
 def claimed_reads(lane: ClaimedLane, turn: Turn) -> RunReads | None:
-    """The reads the claim brought, if they serve this turn: fresh entries (no record can
-    exist for them) of a session named after the turn's agent (whose memory was read)."""
+    """The reads the claim brought, if they serve this turn: entries read for the first
+    time (no holder can have committed them) of a session named after the turn's agent
+    (whose memory the claim read)."""
     state = lane.state
     if state is None or lane.redelivered or lane.lane.split("|", 1)[0] != turn.agent:
         return None

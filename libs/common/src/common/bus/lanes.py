@@ -470,8 +470,7 @@ class LaneBus:
         claimed = ClaimedLane(stage, part, _s(lane), _s(token), entries, now)
         claimed.redelivered = int(pending) == 1
         if len(raw) > 5:  # read with the claim (a lane with entries, claimed with reads)
-            value = raw[6] if len(raw) > 6 else None
-            claimed.state = LaneState(list(raw[5] or []), value, table)
+            claimed.state = LaneState(list(raw[5] or []), raw[6], table)
         return claimed
 
     async def wait(self, stage: Stage, timeout_s: float) -> None:
