@@ -96,3 +96,22 @@ async def test_a_dead_holders_entries_are_redelivered(redis: Redis, keys: Keys):
         await asyncio.sleep(0.05)
     [lane] = again
     assert lane.redelivered and lane.state is not None
+
+
+async def test_a_list_the_claimer_wrote_last_comes_as_its_length(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    base = reads_of(keys)
+    writers = f"{keys.ns}:writers"
+    mine = StateReads(base.list_prefix, base.value_prefix, base.hash_key, writers, "w1")
+    await redis.rpush(base.list_prefix + "a|1", b"t1", b"t2")
+    await redis.rpush(base.list_prefix + "b|2", b"u1")
+    await redis.hset(writers, mapping={"a|1": "w1", "b|2": "w2"})  # b was written by another
+    await bus.publish(Stage.AGENT, [("a|1", env(1)), ("b|2", env(2)), ("c|3", env(3))])
+
+    lanes = {lane.lane: lane for lane in await bus.claim(Stage.AGENT, 10, 10, reads=mine)}
+
+    a, b, c = (lanes[k].state for k in ("a|1", "b|2", "c|3"))
+    assert a is not None and a.items is None and a.length == 2
+    assert b is not None and b.items == [b"u1"] and b.length == 1
+    assert c is not None and c.items == [] and c.length == 0

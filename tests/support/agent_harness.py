@@ -98,7 +98,7 @@ class Harness:
             tz=self.config.timezone,
             typing_interval_s=self.settings.typing_interval_s,
         )
-        self.journal = Journal(redis, keys)
+        self.journal = Journal(redis, keys, held=self.runtime.held)
         self.max_attempts = max_attempts
         self.agent_handler = AgentHandler(
             self.runtime, self.journal, timeout_s=timeout_s, max_attempts=max_attempts
@@ -116,6 +116,8 @@ class Harness:
             reply = await script(keys=keys, args=args)
         except RedisError as exc:
             reply = exc
+        if out.precommit.landed is not None and not isinstance(reply, Exception):
+            out.precommit.landed(reply)  # as the lane commit tells it
         return list(out.precommit.recover(reply))
 
     async def aclose(self) -> None:
@@ -170,7 +172,7 @@ class Harness:
         deadline = asyncio.get_running_loop().time() + within_s
         while True:
             # an agent lane comes with its state, as the worker claims it
-            reads = state_reads(self.keys) if stage == Stage.AGENT else None
+            reads = state_reads(self.keys, self.runtime.held) if stage == Stage.AGENT else None
             lanes = await self.bus.claim(stage, 1, 50, reads=reads)
             if lanes:
                 return lanes[0]
@@ -214,7 +216,7 @@ class Harness:
             self.agent_handler,
             options,
             mode="batch",
-            reads=state_reads(self.keys),
+            reads=state_reads(self.keys, self.runtime.held),
         )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))

@@ -5,15 +5,18 @@ exist), or a session not named after the turn's agent (another agent's memory wa
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 import pytest
 
 from common.envelope import now_ms
 from common.messages import AgentInput, InboundMessage, Sender
+from common.ports import ContentBlock, ModelMessage
 from tests.fakes.anthropic import reply, text
-from tests.support.agent_harness import texts
+from tests.support.agent_harness import CONFIG, Harness, texts
 from worker import handler as handler_module
+from worker.history import HistoryItem
 from worker.reads import read_run
 
 
@@ -101,3 +104,95 @@ async def test_a_session_named_after_another_agent_reads_its_own_agents_memory(
     assert own_reads == [session]
     context = context_of(fake_anthropic.requests[-1])
     assert "likes tea" in context and "the helper's notes" not in context
+
+
+SESSION = "assistant|web:room"
+
+
+async def test_a_history_this_process_wrote_last_is_not_sent_again(
+    harness, fake_anthropic, own_reads
+):
+    fake_anthropic.push(reply(text("Hello, Alice.")), reply(text("Alice.")))
+    await harness.say("my name is Alice")
+    await harness.step()
+    await harness.say("what is my name?")
+
+    lane = await harness.claim()
+    assert lane.state is not None and lane.state.items is None and lane.state.length == 1
+    await harness.commit(lane, await harness.handler(lane, lane.entries))
+
+    assert own_reads == []
+    shown = texts(fake_anthropic.requests[-1])
+    assert "my name is Alice" in shown and "Hello, Alice." in shown
+    assert [len(t.messages) for t in await harness.history()] == [2, 2]
+
+
+async def test_a_history_another_worker_wrote_since_comes_whole(harness, fake_anthropic, own_reads):
+    fake_anthropic.push(reply(text("Hello, Alice.")), reply(text("Lisbon.")))
+    await harness.say("my name is Alice")
+    await harness.step()
+    # another worker process held the session meanwhile and added a turn
+    said = ModelMessage(role="user", content=[ContentBlock(type="text", text="I moved to Lisbon")])
+    other = HistoryItem.turn("run-elsewhere", now_ms(), [said])
+    await harness.redis.rpush(harness.keys.history(SESSION), other.model_dump_json())
+    await harness.redis.hset(harness.keys.history_writers, SESSION, "another-worker")
+    await harness.say("where do I live?")
+
+    lane = await harness.claim()
+    assert lane.state is not None and lane.state.items is not None
+    await harness.commit(lane, await harness.handler(lane, lane.entries))
+
+    assert own_reads == []
+    shown = texts(fake_anthropic.requests[-1])
+    assert "my name is Alice" in shown and "I moved to Lisbon" in shown
+
+
+async def test_a_history_that_changed_unseen_is_read_again(harness, fake_anthropic, own_reads):
+    fake_anthropic.push(reply(text("Hello, Alice.")), reply(text("Lisbon.")))
+    await harness.say("my name is Alice")
+    await harness.step()
+    # a change this process made but never heard back about (its reply was lost)
+    said = ModelMessage(role="user", content=[ContentBlock(type="text", text="I moved to Lisbon")])
+    unseen = HistoryItem.turn("run-unseen", now_ms(), [said])
+    await harness.redis.rpush(harness.keys.history(SESSION), unseen.model_dump_json())
+    await harness.say("where do I live?")
+
+    lane = await harness.claim()
+    assert lane.state is not None and lane.state.items is None and lane.state.length == 2
+    await harness.commit(lane, await harness.handler(lane, lane.entries))
+
+    assert own_reads == [SESSION]
+    assert "I moved to Lisbon" in texts(fake_anthropic.requests[-1])
+
+
+async def test_the_history_kept_after_compaction_is_the_one_stored(
+    redis, keys, bus, fake_anthropic, own_reads
+):
+    config = copy.deepcopy(CONFIG)
+    config["agents"]["assistant"]["history_token_budget"] = 400
+    h = Harness(redis, keys, bus, fake_anthropic.url, config=config)
+    fake_anthropic.fallback = _story_model
+    story = "tea " * 200
+    try:
+        for i in range(3):  # the third turn folds the first into a summary
+            await h.say(f"story {i}: {story}")
+            await h.step()
+        await h.say("and now?")
+        await h.step()
+    finally:
+        await h.aclose()
+
+    assert own_reads == []
+    last = fake_anthropic.requests[-1]
+    stored = await h.history()
+    assert stored[0].kind == "summary" and stored[0].text in last["system"][1]["text"]
+    shown = texts(last)
+    for turn in stored[1:-1]:  # every kept turn before this one, as stored
+        assert (turn.messages[0].content[0].text or "")[:40] in shown
+    assert "story 0" not in shown
+
+
+def _story_model(body):
+    if "summar" in body["system"][0]["text"].lower():
+        return reply(text("Alice told long stories about tea."))
+    return reply(text("ok"))

@@ -170,6 +170,11 @@ class Keys:
     def history(self, session: str) -> str:
         return f"{self.ns}:history:{session}"
 
+    @property
+    def history_writers(self) -> str:
+        """Hash session -> id of the worker process that wrote its history last."""
+        return f"{self.ns}:history-writers"
+
     def memory(self, agent: str) -> str:
         return f"{self.ns}:memory:{agent}"
 

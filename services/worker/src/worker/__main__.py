@@ -53,7 +53,7 @@ async def main() -> None:
     )
     handler = AgentHandler(
         runtime,
-        Journal(ctx.redis, ctx.keys, batch=batch),
+        Journal(ctx.redis, ctx.keys, batch=batch, held=runtime.held),
         timeout_s=settings.agent_run_timeout_s,
         max_attempts=settings.max_attempts,
     )
@@ -67,7 +67,7 @@ async def main() -> None:
         ConsumerOptions.from_settings(settings, settings.worker_concurrency),
         mode="batch",
         slots=slots,
-        reads=state_reads(ctx.keys),
+        reads=state_reads(ctx.keys, runtime.held),
     )
 
     async def body(stop: asyncio.Event, health: Health) -> None:

@@ -45,7 +45,7 @@ class AgentHandler:
         run's, staged to be committed with the lane's (or committed here when a change
         must read first)."""
         turn = parse_turn(lane.lane, entries)
-        reads = claimed_reads(lane, turn)
+        reads = claimed_reads(lane, turn, self.runtime.held)
         if reads is None:
             reads = await read_run(self.journal.batch, self.journal.keys, turn)
         if reads.record is not None:

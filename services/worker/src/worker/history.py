@@ -8,6 +8,9 @@ turns that compaction folded away. Writes happen only in a run's commit (see jou
 from __future__ import annotations
 
 import functools
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -115,13 +118,23 @@ class HistoryStore:
 
 @dataclass
 class HistoryWrite:
-    """The history change of one run (a ``StateOp``): clear, fold into a summary, append."""
+    """The history change of one run (a ``StateOp``): clear, fold into a summary, append.
+
+    A change also records ``writer`` (the writers hash, and the id of this worker process)
+    as the session's last writer, in the same atomic step. ``before`` is the list the run
+    started from, as read, when known: with it the list the change leaves can be worked
+    out without reading it back (``after``).
+    """
 
     key: str
+    session: str = ""
     clear: bool = False
     drop: int = 0
     summary: HistoryItem | None = None
     append: list[HistoryItem] = field(default_factory=list)
+    writer: tuple[str, str] | None = None
+    before: Sequence[bytes] | None = None
+    _encoded: tuple[bytes | None, list[bytes]] | None = field(default=None, repr=False)
 
     def watch(self) -> list[str]:
         return []
@@ -129,12 +142,84 @@ class HistoryWrite:
     async def read(self, pipe: Pipeline) -> None:
         return None
 
+    def changes(self) -> bool:
+        return self.clear or bool(self.drop) or self.summary is not None or bool(self.append)
+
     def write(self, pipe: Pipeline) -> None:
+        summary, append = self._items()
         if self.clear:
             pipe.delete(self.key)
         elif self.drop:
             pipe.ltrim(self.key, self.drop, -1)
-        if self.summary is not None:
-            pipe.lpush(self.key, self.summary.model_dump_json())
-        if self.append:
-            pipe.rpush(self.key, *(i.model_dump_json() for i in self.append))
+        if summary is not None:
+            pipe.lpush(self.key, summary)
+        if append:
+            pipe.rpush(self.key, *append)
+        if self.writer is not None and self.changes():
+            pipe.hset(self.writer[0], self.session, self.writer[1])
+
+    def after(self) -> list[bytes] | None:
+        """The list this change leaves (None if the list it found is not known)."""
+        if self.before is None and not self.clear:
+            return None
+        summary, append = self._items()
+        items = [] if self.clear or self.before is None else list(self.before[self.drop :])
+        if summary is not None:
+            items.insert(0, summary)
+        return items + append
+
+    def _items(self) -> tuple[bytes | None, list[bytes]]:
+        """The summary and the appended turns as written (encoded once, for ``after``)."""
+        if self._encoded is None:
+            summary = self.summary.model_dump_json().encode() if self.summary else None
+            self._encoded = (summary, [i.model_dump_json().encode() for i in self.append])
+        return self._encoded
+
+
+class HistoryHeld:
+    """The histories this worker process wrote last, as it wrote them.
+
+    Every history change records its writer (``HistoryWrite.writer``), and a claim that
+    finds this process recorded as a session's last writer sends the list's length instead
+    of the list (``StateReads``). Only the holder of a session's lane writes its history,
+    so while this process is its last writer the list is the one kept here; a list is
+    forgotten before a change of it is committed and kept again once the change stands.
+    At most ``items`` entries are kept across sessions, least recently used out first.
+    """
+
+    def __init__(self, items: int) -> None:
+        self.writer = uuid.uuid4().hex
+        self.items = items
+        self._lists: OrderedDict[str, list[bytes]] = OrderedDict()
+        self._count = 0
+
+    def get(self, session: str, length: int) -> list[bytes] | None:
+        items = self._lists.get(session)
+        if items is None or len(items) != length:
+            return None
+        self._lists.move_to_end(session)
+        return items
+
+    def forget(self, writes: Sequence[HistoryWrite]) -> None:
+        """Before ``writes`` are committed: their sessions' lists are not known any more."""
+        for w in writes:
+            if w.changes():
+                self._drop(w.session)
+
+    def remember(self, writes: Sequence[HistoryWrite]) -> None:
+        """``writes`` stand: keep the lists they leave."""
+        for w in writes:
+            items = w.after() if w.changes() else None
+            if items is None:
+                continue
+            self._drop(w.session)
+            self._lists[w.session] = items
+            self._count += len(items)
+            while self._count > self.items and self._lists:
+                _, old = self._lists.popitem(last=False)
+                self._count -= len(old)
+
+    def _drop(self, session: str) -> None:
+        old = self._lists.pop(session, None)
+        if old is not None:
+            self._count -= len(old)

@@ -30,6 +30,7 @@ from common.bus.writer import Emit, Precommit, Staged
 from common.coalesce import Coalescer
 from common.keys import Keys
 from worker import emits as emit_codec
+from worker.history import HistoryHeld, HistoryWrite
 from worker.turn import Turn
 
 log = logging.getLogger("clawbus.worker")
@@ -84,11 +85,13 @@ class Journal:
         *,
         ttl_s: int = RUN_RECORD_TTL_S,
         batch: Coalescer | None = None,
+        held: HistoryHeld | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
         self.batch = batch or Coalescer(redis)
+        self.held = held  # the histories this process wrote last, kept as they stand
         self._commit = redis.register_script(COMMIT)
 
     @staticmethod
@@ -102,6 +105,7 @@ class Journal:
         ones if this run was already committed by an earlier holder)."""
         record = self.keys.run(turn.session, turn.run_id)
         watched = [record, *(k for op in outcome.ops for k in op.watch())]
+        self._forget(outcome)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -117,6 +121,7 @@ class Journal:
                         op.write(pipe)
                     pipe.set(record, emit_codec.encode(outcome.emits), ex=self.ttl_s)
                     await pipe.execute()
+                    self._remember(outcome)
                     return outcome.emits
                 except WatchError:
                     continue
@@ -138,8 +143,23 @@ class Journal:
             log.info("run already committed", extra={"session": turn.session})
             return emit_codec.decode(reply)
 
+        def landed(reply: Any) -> None:
+            if reply is None:  # this run's record and writes stand
+                self._remember(outcome)
+
         sha = hashlib.sha1(value, usedforsecurity=False).hexdigest()
-        return Staged(outcome.emits, Precommit((self._commit, keys, argv), record, sha, recover))
+        self._forget(outcome)
+        return Staged(
+            outcome.emits, Precommit((self._commit, keys, argv), record, sha, recover, landed)
+        )
+
+    def _forget(self, outcome: Outcome) -> None:
+        if self.held is not None:
+            self.held.forget(_history_writes(outcome))
+
+    def _remember(self, outcome: Outcome) -> None:
+        if self.held is not None:
+            self.held.remember(_history_writes(outcome))
 
     def _blind(self, record: str, value: bytes, outcome: Outcome) -> tuple[list[str], list[Any]]:
         """Keys and arguments of the COMMIT script for writes that need no read."""
@@ -152,6 +172,10 @@ class Journal:
         for args in writes:
             argv += [len(args), *args]
         return keys, argv
+
+
+def _history_writes(outcome: Outcome) -> list[HistoryWrite]:
+    return [op for op in outcome.ops if isinstance(op, HistoryWrite)]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from redis.asyncio.client import Pipeline
 from common.bus import ClaimedLane, StateReads
 from common.coalesce import Coalescer
 from common.keys import Keys
+from worker.history import HistoryHeld
 from worker.turn import Turn
 
 
@@ -43,16 +44,22 @@ async def read_run(batch: Coalescer, keys: Keys, turn: Turn) -> RunReads:
     return RunReads(record, agents, history, memory)
 
 
-def state_reads(keys: Keys) -> StateReads:
-    """What the worker's claim reads for each session it takes."""
-    return StateReads(keys.history(""), keys.memory(""), keys.runtime_agents)
+def state_reads(keys: Keys, held: HistoryHeld) -> StateReads:
+    """What the worker's claim reads for each session it takes (a history this process
+    wrote last comes as its length: ``held`` has it)."""
+    return StateReads(
+        keys.history(""), keys.memory(""), keys.runtime_agents, keys.history_writers, held.writer
+    )
 
 
-def claimed_reads(lane: ClaimedLane, turn: Turn) -> RunReads | None:
+def claimed_reads(lane: ClaimedLane, turn: Turn, held: HistoryHeld) -> RunReads | None:
     """The reads the claim brought, if they serve this turn: entries read for the first
     time (no holder can have committed them) of a session named after the turn's agent
     (whose memory the claim read)."""
     state = lane.state
     if state is None or lane.redelivered or lane.lane.split("|", 1)[0] != turn.agent:
         return None
-    return RunReads(None, state.table, state.items, state.value)
+    history = state.items if state.items is not None else held.get(lane.lane, state.length)
+    if history is None:  # this process wrote it last, but no longer keeps it
+        return None
+    return RunReads(None, state.table, history, state.value)

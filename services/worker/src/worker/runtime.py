@@ -26,7 +26,7 @@ from worker.agents import AgentDirectory
 from worker.commands import handle_commands
 from worker.context import RunContext
 from worker.cost import CostMeter
-from worker.history import History, HistoryItem, HistoryStore, HistoryWrite
+from worker.history import History, HistoryHeld, HistoryItem, HistoryStore, HistoryWrite
 from worker.journal import Outcome, SetKey, StateOp
 from worker.loop import AgentLoop
 from worker.presence import Presence
@@ -63,6 +63,7 @@ class AgentRuntime:
         self.tz = ZoneInfo(tz)
         self.clock = clock
         self.histories = HistoryStore(cache_items=history_cache_items)
+        self.held = HistoryHeld(history_cache_items)
         self.meter = CostMeter(redis, keys)
         self.presence = Presence(bus, typing_interval_s, typing_delay_s)
         self.toolbox = default_toolbox()
@@ -92,6 +93,7 @@ class AgentRuntime:
         )
         inputs, clear = await handle_commands(ctx, self.meter)
         write = self._history_write(ctx.turn, ctx.ops, clear=clear)
+        write.before = reads.history
         if not inputs:
             return Outcome(ctx.emits, ctx.ops)
         user = ModelMessage(
@@ -144,7 +146,12 @@ class AgentRuntime:
         return Outcome(told, ops)
 
     def _history_write(self, turn: Turn, ops: list[StateOp], *, clear: bool) -> HistoryWrite:
-        write = HistoryWrite(self.keys.history(turn.session), clear=clear)
+        write = HistoryWrite(
+            self.keys.history(turn.session),
+            turn.session,
+            clear=clear,
+            writer=(self.keys.history_writers, self.held.writer),
+        )
         ops.append(write)
         if not is_agent(turn.reply_to):
             key = self.keys.session_reply(turn.session)

@@ -26,5 +26,8 @@ class WorkerSettings(Settings):
     history_cache_items: int = Field(
         default=4096,
         ge=0,
-        description="parsed history items kept between runs (about 7 KB each for 1 KB of JSON)",
+        description=(
+            "parsed history items kept between runs (about 7 KB each for 1 KB of JSON), and"
+            " at most as many items of the histories this worker wrote last, kept as written"
+        ),
     )

@@ -40,19 +40,24 @@ class StateReads:
     """State a claim reads for each lane it hands over, in its own round trip (see
     ``scripts.CLAIM``): the list at ``list_prefix`` + the lane, the string at
     ``value_prefix`` + the lane's name up to its first ``|``, and once the hash
-    ``hash_key``. These keys lie outside the partition's slot: one Redis node, not a
-    cluster."""
+    ``hash_key``. A list whose last writer the hash ``writers_key`` records as ``writer``
+    (the claimer) comes back as its length only. These keys lie outside the partition's
+    slot: one Redis node, not a cluster."""
 
     list_prefix: str
     value_prefix: str
     hash_key: str
+    writers_key: str = ""
+    writer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class LaneState:
-    """What a claim with ``StateReads`` read for one lane, as it stood at the claim."""
+    """What a claim with ``StateReads`` read for one lane, as it stood at the claim:
+    ``items`` is None when the claimer wrote the list last (only its ``length`` came)."""
 
-    items: list[bytes]
+    items: list[bytes] | None
+    length: int
     value: bytes | None
     table: dict[bytes, bytes]
 
@@ -403,7 +408,11 @@ class LaneBus:
         reply (or the error it met, as an exception object) comes back with the lanes.
         With ``reads``, each lane comes with the state they name (``ClaimedLane.state``).
         """
-        extra_args = [reads.list_prefix, reads.value_prefix, reads.hash_key] if reads else []
+        extra_args = (
+            [reads.list_prefix, reads.value_prefix, reads.hash_key, reads.writers_key, reads.writer]
+            if reads
+            else []
+        )
         parts = self.keys.partitions
         self._rotation = (self._rotation + 1) % parts
         candidates = [(self._rotation + i) % parts for i in range(parts)]
@@ -470,7 +479,12 @@ class LaneBus:
         claimed = ClaimedLane(stage, part, _s(lane), _s(token), entries, now)
         claimed.redelivered = int(pending) == 1
         if len(raw) > 5:  # read with the claim (a lane with entries, claimed with reads)
-            claimed.state = LaneState(list(raw[5] or []), raw[6], table)
+            listed = raw[5]
+            if isinstance(listed, int):  # the claimer wrote the list last: its length only
+                claimed.state = LaneState(None, listed, raw[6], table)
+            else:
+                items = list(listed or [])
+                claimed.state = LaneState(items, len(items), raw[6], table)
         return claimed
 
     async def wait(self, stage: Stage, timeout_s: float) -> None:

@@ -92,15 +92,18 @@ return out
 """
 )
 
-# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch[, list_prefix, value_prefix, hash]
+# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch[, list_prefix, value_prefix, hash,
+#       writers, writer]
 # Returns {now, table, {lane, token, entries, attempts, pending[, list, value]}...}. A lane
 # whose lease expired had a dead holder: its pending head is charged one attempt and the
 # lane is ready again. ``pending`` is 1 when the entries were read before (a re-delivery).
-# With the last three arguments the claim also reads, for each lane it hands over, the list
+# With the further arguments the claim also reads, for each lane it hands over, the list
 # at list_prefix .. lane and the string at value_prefix .. (the lane's name up to its first
 # '|'), and once the hash ``hash`` (``table``; else false): state a consumer needs before it
-# can start, in the claim's round trip. Those keys lie outside the partition's slot, so a
-# claim that reads them needs a single Redis node.
+# can start, in the claim's round trip. A list whose last writer, as the hash ``writers``
+# records it per lane, is the claimer (``writer``) comes back as its length only: the
+# claimer holds it already. Those keys lie outside the partition's slot, so a claim that
+# reads them needs a single Redis node.
 CLAIM = (
     _NOW
     + """
@@ -148,7 +151,11 @@ for _, lane in ipairs(lanes) do
     end
     local got = {lane, token, entries, attempts, pending}
     if reads and #entries > 0 then
-      got[6] = redis.call('LRANGE', ARGV[5] .. lane, 0, -1)
+      if ARGV[9] and ARGV[9] ~= '' and redis.call('HGET', ARGV[8], lane) == ARGV[9] then
+        got[6] = redis.call('LLEN', ARGV[5] .. lane)
+      else
+        got[6] = redis.call('LRANGE', ARGV[5] .. lane, 0, -1)
+      end
       got[7] = redis.call('GET', ARGV[6] .. string.match(lane, '^[^|]*'))
       if not out[2] then out[2] = redis.call('HGETALL', ARGV[7]) end
     end
