@@ -16,7 +16,7 @@ from common.ports import ContentBlock, ModelMessage
 from tests.fakes.anthropic import reply, text
 from tests.support.agent_harness import CONFIG, Harness, texts
 from worker import handler as handler_module
-from worker.history import HistoryItem
+from worker.history import HistoryHeld, HistoryItem
 from worker.reads import read_run
 
 
@@ -196,3 +196,23 @@ def _story_model(body):
     if "summar" in body["system"][0]["text"].lower():
         return reply(text("Alice told long stories about tea."))
     return reply(text("ok"))
+
+
+async def test_a_worker_that_keeps_no_history_is_sent_it_whole(
+    redis, keys, bus, fake_anthropic, own_reads
+):
+    h = Harness(redis, keys, bus, fake_anthropic.url)
+    h.runtime.held = HistoryHeld(0)  # CLAWBUS_HISTORY_CACHE_ITEMS=0
+    h.journal.held = h.runtime.held
+    fake_anthropic.push(reply(text("Hello, Alice.")), reply(text("Alice.")))
+    try:
+        await h.say("my name is Alice")
+        await h.step()
+        await h.say("what is my name?")
+        lane = await h.claim()
+        assert lane.state is not None and lane.state.items is not None
+        await h.commit(lane, await h.handler(lane, lane.entries))
+    finally:
+        await h.aclose()
+    assert own_reads == []
+    assert "my name is Alice" in texts(fake_anthropic.requests[-1])

@@ -134,7 +134,9 @@ class HistoryWrite:
     append: list[HistoryItem] = field(default_factory=list)
     writer: tuple[str, str] | None = None
     before: Sequence[bytes] | None = None
-    _encoded: tuple[bytes | None, list[bytes]] | None = field(default=None, repr=False)
+    _encoded: tuple[bytes | None, list[bytes]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def watch(self) -> list[str]:
         return []

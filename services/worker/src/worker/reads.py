@@ -46,16 +46,18 @@ async def read_run(batch: Coalescer, keys: Keys, turn: Turn) -> RunReads:
 
 def state_reads(keys: Keys, held: HistoryHeld) -> StateReads:
     """What the worker's claim reads for each session it takes (a history this process
-    wrote last comes as its length: ``held`` has it)."""
+    wrote last comes as its length: ``held`` has it, unless it keeps none)."""
+    writer = held.writer if held.items > 0 else ""
     return StateReads(
-        keys.history(""), keys.memory(""), keys.runtime_agents, keys.history_writers, held.writer
+        keys.history(""), keys.memory(""), keys.runtime_agents, keys.history_writers, writer
     )
 
 
 def claimed_reads(lane: ClaimedLane, turn: Turn, held: HistoryHeld) -> RunReads | None:
     """The reads the claim brought, if they serve this turn: entries read for the first
     time (no holder can have committed them) of a session named after the turn's agent
-    (whose memory the claim read)."""
+    (whose memory the claim read), with the history sent or, when this process wrote it
+    last, the one ``held`` keeps at the length the claim found."""
     state = lane.state
     if state is None or lane.redelivered or lane.lane.split("|", 1)[0] != turn.agent:
         return None
