@@ -216,3 +216,26 @@ async def test_a_worker_that_keeps_no_history_is_sent_it_whole(
         await h.aclose()
     assert own_reads == []
     assert "my name is Alice" in texts(fake_anthropic.requests[-1])
+
+
+async def test_a_history_too_long_to_keep_is_sent_whole(
+    redis, keys, bus, fake_anthropic, own_reads
+):
+    h = Harness(redis, keys, bus, fake_anthropic.url)
+    h.runtime.held = HistoryHeld(2)  # keeps histories of up to two turns
+    h.journal.held = h.runtime.held
+    fake_anthropic.fallback = lambda body: reply(text("ok"))
+    sent_whole = []
+    try:
+        for i in range(4):
+            await h.say(f"note {i}")
+            lane = await h.claim()
+            assert lane.state is not None
+            sent_whole.append(lane.state.items is not None)
+            await h.commit(lane, await h.handler(lane, lane.entries))
+    finally:
+        await h.aclose()
+    # turn 2 and 3 find lists of 1 and 2 turns this process kept; turn 3 leaves 3: not kept
+    assert sent_whole == [True, False, False, True]
+    assert own_reads == []
+    assert "note 2" in texts(fake_anthropic.requests[-1])

@@ -121,9 +121,11 @@ class HistoryWrite:
     """The history change of one run (a ``StateOp``): clear, fold into a summary, append.
 
     A change also records ``writer`` (the writers hash, and the id of this worker process)
-    as the session's last writer, in the same atomic step. ``before`` is the list the run
-    started from, as read, when known: with it the list the change leaves can be worked
-    out without reading it back (``after``).
+    as the session's last writer, in the same atomic step, if that process will keep the
+    list it leaves (at most ``keeps`` items); else it clears the record, and the next claim
+    sends the list whole. ``before`` is the list the run started from, as read, when
+    known: with it the list the change leaves can be worked out without reading it back
+    (``after``).
     """
 
     key: str
@@ -133,6 +135,7 @@ class HistoryWrite:
     summary: HistoryItem | None = None
     append: list[HistoryItem] = field(default_factory=list)
     writer: tuple[str, str] | None = None
+    keeps: int = 0
     before: Sequence[bytes] | None = None
     _encoded: tuple[bytes | None, list[bytes]] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -158,7 +161,11 @@ class HistoryWrite:
         if append:
             pipe.rpush(self.key, *append)
         if self.writer is not None and self.changes():
-            pipe.hset(self.writer[0], self.session, self.writer[1])
+            left = self.after()
+            if left is not None and len(left) <= self.keeps:
+                pipe.hset(self.writer[0], self.session, self.writer[1])
+            else:  # not kept: the next claim must send it whole
+                pipe.hdel(self.writer[0], self.session)
 
     def after(self) -> list[bytes] | None:
         """The list this change leaves (None if the list it found is not known)."""
@@ -212,7 +219,7 @@ class HistoryHeld:
         """``writes`` stand: keep the lists they leave."""
         for w in writes:
             items = w.after() if w.changes() else None
-            if items is None:
+            if items is None or len(items) > self.items:
                 continue
             self._drop(w.session)
             self._lists[w.session] = items

@@ -151,6 +151,7 @@ class AgentRuntime:
             turn.session,
             clear=clear,
             writer=(self.keys.history_writers, self.held.writer),
+            keeps=self.held.items,
         )
         ops.append(write)
         if not is_agent(turn.reply_to):
