@@ -132,9 +132,7 @@ async def test_a_history_another_worker_wrote_since_comes_whole(harness, fake_an
     await harness.say("my name is Alice")
     await harness.step()
     # another worker process held the session meanwhile and added a turn
-    said = ModelMessage(role="user", content=[ContentBlock(type="text", text="I moved to Lisbon")])
-    other = HistoryItem.turn("run-elsewhere", now_ms(), [said])
-    await harness.redis.rpush(harness.keys.history(SESSION), other.model_dump_json())
+    await _add_turn(harness, "run-elsewhere", "I moved to Lisbon")
     await harness.redis.hset(harness.keys.history_writers, SESSION, "another-worker")
     await harness.say("where do I live?")
 
@@ -152,9 +150,7 @@ async def test_a_history_that_changed_unseen_is_read_again(harness, fake_anthrop
     await harness.say("my name is Alice")
     await harness.step()
     # a change this process made but never heard back about (its reply was lost)
-    said = ModelMessage(role="user", content=[ContentBlock(type="text", text="I moved to Lisbon")])
-    unseen = HistoryItem.turn("run-unseen", now_ms(), [said])
-    await harness.redis.rpush(harness.keys.history(SESSION), unseen.model_dump_json())
+    await _add_turn(harness, "run-unseen", "I moved to Lisbon")
     await harness.say("where do I live?")
 
     lane = await harness.claim()
@@ -201,9 +197,7 @@ def _story_model(body):
 async def test_a_worker_that_keeps_no_history_is_sent_it_whole(
     redis, keys, bus, fake_anthropic, own_reads
 ):
-    h = Harness(redis, keys, bus, fake_anthropic.url)
-    h.runtime.held = HistoryHeld(0)  # CLAWBUS_HISTORY_CACHE_ITEMS=0
-    h.journal.held = h.runtime.held
+    h = _keeping(Harness(redis, keys, bus, fake_anthropic.url), 0)  # ..._CACHE_ITEMS=0
     fake_anthropic.push(reply(text("Hello, Alice.")), reply(text("Alice.")))
     try:
         await h.say("my name is Alice")
@@ -221,9 +215,7 @@ async def test_a_worker_that_keeps_no_history_is_sent_it_whole(
 async def test_a_history_too_long_to_keep_is_sent_whole(
     redis, keys, bus, fake_anthropic, own_reads
 ):
-    h = Harness(redis, keys, bus, fake_anthropic.url)
-    h.runtime.held = HistoryHeld(2)  # keeps histories of up to two turns
-    h.journal.held = h.runtime.held
+    h = _keeping(Harness(redis, keys, bus, fake_anthropic.url), 2)  # up to two turns
     fake_anthropic.fallback = lambda body: reply(text("ok"))
     sent_whole = []
     try:
@@ -239,3 +231,17 @@ async def test_a_history_too_long_to_keep_is_sent_whole(
     assert sent_whole == [True, False, False, True]
     assert own_reads == []
     assert "note 2" in texts(fake_anthropic.requests[-1])
+
+
+async def _add_turn(harness: Harness, run: str, said: str) -> None:
+    """A turn appended to the session's history by someone other than this harness."""
+    message = ModelMessage(role="user", content=[ContentBlock(type="text", text=said)])
+    item = HistoryItem.turn(run, now_ms(), [message])
+    await harness.redis.rpush(harness.keys.history(SESSION), item.model_dump_json())
+
+
+def _keeping(harness: Harness, items: int) -> Harness:
+    """``harness`` with a worker that keeps at most ``items`` history items as written."""
+    harness.runtime.held = HistoryHeld(items)
+    harness.journal.held = harness.runtime.held
+    return harness
