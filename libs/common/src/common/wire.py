@@ -8,11 +8,13 @@ one multiplexed connection whose replies a hiredis reader hands back in order. T
 that: one connection shared by every pipeline of the process (commands are written whole,
 replies matched by arrival order), replies parsed by hiredis, errors turned into redis-py's
 exception classes, and redis-py's reply conversions applied, so callers see what a redis-py
-pipeline would have given them.
+pipeline would have given them. Reply deadlines are kept by one watchdog per connection,
+not by a timer per pipeline (arming and cancelling a timer cost a pipeline about a tenth
+of its CPU).
 
 A blocking command would stall everyone behind it, so blocking pipelines take a connection
-of their own (``Wire.spawn``). A pipeline whose reply does not come within the timeout
-closes the connection (replies could no longer be matched) and fails every pipeline on it;
+of their own (``Wire.spawn``). A pipeline whose reply does not come within the timeout (give or take a
+tenth of it) closes the connection (replies could no longer be matched) and fails every pipeline on it;
 like redis-py, a pipeline that met a connection error is sent again, a few times, on a new
 connection (the lane scripts are safe to repeat). Only plain TCP without TLS is served
 here; other URLs keep redis-py's pipelines.
@@ -72,12 +74,15 @@ _CALLBACKS: dict[str, Callable[..., Any]] = {
     for name, callback in get_response_callbacks(user_protocol=2, legacy_responses=True).items()
 }
 RETRIES = 3
+WATCH_EVERY_S = 0.5  # the watchdog's longest period (a tenth of the reply timeout if shorter)
 
 
 @dataclass(slots=True)
 class _Batch:
     size: int
     future: asyncio.Future[list[Any]]
+    deadline: float  # loop time by which its replies are due
+    timeout_s: float
     replies: list[Any] = field(default_factory=list)
 
 
@@ -154,6 +159,7 @@ class Wire:
         self._protocol: _Protocol | None = None
         self._connecting = asyncio.Lock()
         self._spawned: list[Wire] = []
+        self._watchdog: asyncio.Task[None] | None = None
 
     @classmethod
     def for_client(cls, redis: Redis) -> Wire | None:
@@ -192,6 +198,11 @@ class Wire:
     async def aclose(self) -> None:
         for wire in self._spawned:
             await wire.aclose()
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.closing = True
@@ -218,19 +229,36 @@ class Wire:
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
         assert protocol.transport is not None
-        batch = _Batch(size, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        batch = _Batch(size, loop.create_future(), loop.time() + timeout_s, timeout_s)
         protocol.pending.append(batch)
         protocol.transport.write(data)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await batch.future
-        except TimeoutError as exc:  # the built-in one: no reply in time
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = loop.create_task(self._watch(), name="wire-watchdog")
+        return await batch.future
+
+    async def _watch(self) -> None:
+        """Close a connection whose replies are overdue: the pipeline that waited too long
+        fails with a timeout, the others with the connection (and are sent again). Runs
+        while replies are awaited; the next pipeline sent after it stopped starts it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(WATCH_EVERY_S, self.reply_timeout_s / 10))
+            protocol = self._protocol
+            if protocol is None or protocol.transport is None or not protocol.pending:
+                return  # the next pipeline sent starts it again
+            now = loop.time()
+            late = next((b for b in protocol.pending if b.deadline <= now), None)
+            if late is None:
+                continue
             metrics.REDIS_CONNECTION_ERRORS.labels("timeout").inc()
-            log.warning("no reply from Redis in time", extra={"timeout_s": timeout_s})
-            batch.future.cancel()  # this caller is told below; the others by the close
+            log.warning("no reply from Redis in time", extra={"timeout_s": late.timeout_s})
+            if not late.future.done():
+                late.future.set_exception(
+                    RedisTimeoutError(f"no reply from Redis within {late.timeout_s:.1f}s")
+                )
             protocol.closing = True  # counted as a timeout, not also as lost
             protocol.transport.close()  # later replies could not be matched any more
-            raise RedisTimeoutError(f"no reply from Redis within {timeout_s:.1f}s") from exc
 
     async def _connect(self) -> _Protocol:
         async with self._connecting:
