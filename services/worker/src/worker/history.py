@@ -7,7 +7,6 @@ turns that compaction folded away. Writes happen only in a run's commit (see jou
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -58,23 +57,43 @@ def _without_images(message: ModelMessage) -> ModelMessage:
     return message.model_copy(update={"content": blocks})
 
 
-@dataclass
 class History:
-    items: list[HistoryItem] = field(default_factory=list)
+    """A session's history as parsed, with what every run derives from it (its tokens,
+    its turns' messages, those messages with consecutive roles merged) worked out once.
+    Read-only: a longer history is a new one (``extended``)."""
+
+    __slots__ = ("_merged", "_messages", "_tokens", "items", "turns")
+
+    def __init__(self, items: Sequence[HistoryItem] = ()) -> None:
+        self.items = list(items)
+        self.turns = [i for i in self.items if i.kind == "turn"]
+        self._tokens = sum(i.tokens for i in self.items)
+        self._messages = [m for turn in self.turns for m in turn.messages]
+        self._merged = merge_roles(self._messages)
 
     @property
     def summary(self) -> str:
         return self.items[0].text if self.items and self.items[0].kind == "summary" else ""
 
-    @property
-    def turns(self) -> list[HistoryItem]:
-        return [i for i in self.items if i.kind == "turn"]
-
     def tokens(self) -> int:
-        return sum(i.tokens for i in self.items)
+        return self._tokens
 
     def messages(self) -> list[ModelMessage]:
-        return [m for turn in self.turns for m in turn.messages]
+        """The turns' messages, consecutive ones of a role merged (``merge_roles``)."""
+        return list(self._merged)
+
+    def extended(self, turns: Sequence[HistoryItem]) -> History:
+        """This history with ``turns`` appended, derived from this one's work."""
+        if any(t.kind != "turn" for t in turns):
+            return History([*self.items, *turns])
+        out = History.__new__(History)
+        out.items = [*self.items, *turns]
+        out.turns = [*self.turns, *turns]
+        out._tokens = self._tokens + sum(t.tokens for t in turns)
+        added = [m for t in turns for m in t.messages]
+        out._messages = [*self._messages, *added]
+        out._merged = merge_roles(added, onto=self._merged)
+        return out
 
     def to_fold(self, budget: int) -> int:
         """How many of the oldest turns to summarise: none while under ``budget``, else
@@ -91,9 +110,12 @@ class History:
         return len(turns) - keep
 
 
-def merge_roles(messages: list[ModelMessage]) -> list[ModelMessage]:
-    """Consecutive messages of one role joined into one (silent turns have no answer)."""
-    out: list[ModelMessage] = []
+def merge_roles(
+    messages: Sequence[ModelMessage], *, onto: Sequence[ModelMessage] = ()
+) -> list[ModelMessage]:
+    """Consecutive messages of one role joined into one (silent turns have no answer),
+    after ``onto``: messages merged already, as this function leaves them."""
+    out: list[ModelMessage] = list(onto)
     for m in messages:
         if out and out[-1].role == m.role:
             out[-1] = ModelMessage(role=m.role, content=[*out[-1].content, *m.content])
@@ -103,17 +125,74 @@ def merge_roles(messages: list[ModelMessage]) -> list[ModelMessage]:
 
 
 class HistoryStore:
-    """Parses sessions' histories as the run's reads fetched them."""
+    """Parses sessions' histories as the run's reads fetched them.
+
+    Every run reads its session's whole history, and all but the newest items were parsed
+    by the runs before: an item's JSON never changes once written, so its parse is kept
+    (items are read-only everywhere), and so is each session's last ``History``, which a
+    history that only grew since extends by its new items. At most ``cache_items`` items
+    are kept each way, least recently used out first.
+    """
 
     def __init__(self, *, cache_items: int = 4096) -> None:
-        # Every run reads its session's whole history, and all but the newest items were
-        # parsed by the runs before: an item's JSON never changes once written, so its
-        # parse is kept (items are read-only everywhere), least recently used out first.
-        self._item = functools.lru_cache(maxsize=cache_items)(HistoryItem.model_validate_json)
+        self.cache_items = cache_items
+        self._items: OrderedDict[bytes | str, HistoryItem] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[list[bytes | str], History]] = OrderedDict()
+        self._session_items = 0
 
-    def parse(self, raw: list[bytes] | list[bytes | str]) -> History:
-        """A history from its list as read."""
-        return History([self._item(r) for r in raw])
+    def parse(self, raw: Sequence[bytes | str], session: str = "") -> History:
+        """A history from its list as read (``session``'s, if given)."""
+        known = self._sessions.get(session) if session else None
+        history: History | None = None
+        if known is not None:
+            seen, parsed = known
+            n = len(seen)
+            if n <= len(raw) and seen == raw[:n]:  # the same items, mostly the same objects
+                history = (
+                    parsed.extended([self._item(r) for r in raw[n:]]) if n < len(raw) else parsed
+                )
+        if history is None:
+            history = History([self._item(r) for r in raw])
+        if session:
+            self._keep(session, list(raw), history)
+        return history
+
+    def learn(self, write: HistoryWrite) -> None:
+        """The items ``write`` adds, as their JSON will be read back: parsed already."""
+        summary, append = write.encoded()
+        if summary is not None and write.summary is not None:
+            self._put(summary, write.summary)
+        for data, item in zip(append, write.append, strict=True):
+            self._put(data, item)
+
+    def _item(self, raw: bytes | str) -> HistoryItem:
+        item = self._items.get(raw)
+        if item is None:
+            item = HistoryItem.model_validate_json(raw)
+            self._put(raw, item)
+        else:
+            self._items.move_to_end(raw)
+        return item
+
+    def _put(self, raw: bytes | str, item: HistoryItem) -> None:
+        if self.cache_items <= 0:
+            return
+        self._items[raw] = item
+        self._items.move_to_end(raw)
+        while len(self._items) > self.cache_items:
+            self._items.popitem(last=False)
+
+    def _keep(self, session: str, raw: list[bytes | str], history: History) -> None:
+        old = self._sessions.pop(session, None)
+        if old is not None:
+            self._session_items -= len(old[0])
+        if len(raw) > self.cache_items:
+            return
+        self._sessions[session] = (raw, history)
+        self._session_items += len(raw)
+        while self._session_items > self.cache_items and self._sessions:
+            _, (dropped, _) = self._sessions.popitem(last=False)
+            self._session_items -= len(dropped)
 
 
 @dataclass
@@ -151,7 +230,7 @@ class HistoryWrite:
         return self.clear or bool(self.drop) or self.summary is not None or bool(self.append)
 
     def write(self, pipe: Pipeline) -> None:
-        summary, append = self._items()
+        summary, append = self.encoded()
         if self.clear:
             pipe.delete(self.key)
         elif self.drop:
@@ -171,14 +250,14 @@ class HistoryWrite:
         """The list this change leaves (None if the list it found is not known)."""
         if self.before is None and not self.clear:
             return None
-        summary, append = self._items()
+        summary, append = self.encoded()
         items = [] if self.clear or self.before is None else list(self.before[self.drop :])
         if summary is not None:
             items.insert(0, summary)
         return items + append
 
-    def _items(self) -> tuple[bytes | None, list[bytes]]:
-        """The summary and the appended turns as written (encoded once, for ``after``)."""
+    def encoded(self) -> tuple[bytes | None, list[bytes]]:
+        """The summary and the appended turns as written (encoded once)."""
         if self._encoded is None:
             summary = self.summary.model_dump_json().encode() if self.summary else None
             self._encoded = (summary, [i.model_dump_json().encode() for i in self.append])

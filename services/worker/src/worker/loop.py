@@ -32,7 +32,8 @@ class AgentLoop:
     async def run(
         self, ctx: RunContext, base: LLMRequest, past: list[ModelMessage], user: ModelMessage
     ) -> list[ModelMessage]:
-        """Run the turn; returns its model messages after ``user`` (answers, tool results)."""
+        """Run the turn; returns its model messages after ``user`` (answers, tool results).
+        ``past`` is the history's messages with consecutive roles merged already."""
         limit = ctx.agent.max_tool_calls
         calls = 0
         said = False
@@ -44,7 +45,10 @@ class AgentLoop:
                 raise TimeoutError
             choice = "auto" if calls < limit else "none"
             request = base.model_copy(
-                update={"messages": merge_roles([*past, user, *produced]), "tool_choice": choice}
+                update={
+                    "messages": merge_roles([user, *produced], onto=past),
+                    "tool_choice": choice,
+                }
             )
             response = await self.llm.complete(request)
             await self.meter.record(ctx.name, response.model or base.model, response.usage)

@@ -104,7 +104,7 @@ class AgentRuntime:
             return Outcome(ctx.emits, ctx.ops)
         llm = self.providers.for_agent(agent)
         model = self.providers.model_for(agent)
-        history = History() if clear else self.histories.parse(reads.history)
+        history = History() if clear else self.histories.parse(reads.history, turn.session)
         ctx.memory = reads.memory.decode() if reads.memory else ""
         async with self.presence.typing(turn):
             history = await self._compact(ctx, llm, model, history, write)
@@ -119,6 +119,7 @@ class AgentRuntime:
             loop = AgentLoop(llm, self.toolbox, self.meter)
             produced = await loop.run(ctx, base, history.messages(), user)
         write.append.append(HistoryItem.turn(turn.run_id, ctx.now_ms, [user, *produced]))
+        self.histories.learn(write)
         return Outcome(ctx.emits, ctx.ops)
 
     def stopped(self, turn: Turn, text: str, *, keep_inputs: bool) -> Outcome:
