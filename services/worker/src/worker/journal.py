@@ -193,4 +193,6 @@ class SetKey:
         return None
 
     def write(self, pipe: Pipeline) -> None:
-        pipe.set(self.key, self.value, ex=self.ex)
+        # the command as sent: redis-py's ``set`` weighs a dozen options first, every turn
+        expiry = ("EX", self.ex) if self.ex is not None else ()
+        pipe.execute_command("SET", self.key, self.value, *expiry)
