@@ -46,7 +46,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes | str]:
     return seen
 
 
-def test_a_grown_history_is_extended_by_its_new_items_only(parses):
+def test_a_grown_history_is_extended_by_its_new_items_only(parses: list[bytes | str]) -> None:
     store = HistoryStore(cache_items=100)
     # a silent turn (no answer) makes two user messages in a row: merged across the seam
     items = [turn(1), turn(2, answered=False)]
@@ -70,7 +70,7 @@ def test_a_grown_history_is_extended_by_its_new_items_only(parses):
     same(first, History(items))  # the earlier history is left as it was
 
 
-def test_items_a_run_wrote_are_not_parsed_again(parses):
+def test_items_a_run_wrote_are_not_parsed_again(parses: list[bytes | str]) -> None:
     store = HistoryStore(cache_items=100)
     raw = encoded([turn(1)])
     store.parse(raw, "s")
@@ -82,7 +82,7 @@ def test_items_a_run_wrote_are_not_parsed_again(parses):
     same(history, History([turn(1), turn(2)]))
 
 
-def test_a_history_changed_at_its_head_is_parsed_afresh(parses):
+def test_a_history_changed_at_its_head_is_parsed_afresh(parses: list[bytes | str]) -> None:
     store = HistoryStore(cache_items=100)
     store.parse(encoded([turn(1), turn(2), turn(3)]), "s")
     summary = HistoryItem.summary("run4", 4, "they asked three questions")
@@ -97,14 +97,14 @@ def test_a_history_changed_at_its_head_is_parsed_afresh(parses):
     same(store.parse(encoded(longer), "s"), History(longer))
 
 
-def test_sessions_do_not_share_histories():
+def test_sessions_do_not_share_histories() -> None:
     store = HistoryStore(cache_items=100)
     store.parse(encoded([turn(1)]), "a")
     history = store.parse(encoded([turn(2)]), "b")
     same(history, History([turn(2)]))
 
 
-def test_the_store_keeps_no_more_items_than_it_may(parses):
+def test_the_store_keeps_no_more_items_than_it_may(parses: list[bytes | str]) -> None:
     store = HistoryStore(cache_items=3)
     for s in "abc":
         store.parse(encoded([turn(1), turn(2)]), s)  # the same items for all three
@@ -116,7 +116,7 @@ def test_the_store_keeps_no_more_items_than_it_may(parses):
     same(off.parse(encoded([turn(1)]), "s"), History([turn(1)]))
 
 
-def test_merging_onto_merged_messages_is_merging_the_whole():
+def test_merging_onto_merged_messages_is_merging_the_whole() -> None:
     a = [said("user", "1"), said("user", "2"), said("assistant", "3")]
     b = [said("assistant", "4"), said("user", "5"), said("user", "6")]
     assert merge_roles(b, onto=merge_roles(a)) == merge_roles([*a, *b])
