@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from common.ports import ContentBlock, ModelMessage
-from worker.history import History, HistoryItem, HistoryStore, HistoryWrite, merge_roles
+from worker.history import (
+    History,
+    HistoryHeld,
+    HistoryItem,
+    HistoryStore,
+    HistoryWrite,
+    merge_roles,
+)
 
 
 def said(role: str, text: str) -> ModelMessage:
@@ -120,3 +127,16 @@ def test_merging_onto_merged_messages_is_merging_the_whole() -> None:
     a = [said("user", "1"), said("user", "2"), said("assistant", "3")]
     b = [said("assistant", "4"), said("user", "5"), said("user", "6")]
     assert merge_roles(b, onto=merge_roles(a)) == merge_roles([*a, *b])
+
+
+def test_sessions_with_empty_histories_count_against_the_bound() -> None:
+    store = HistoryStore(cache_items=3)
+    for n in range(50):
+        same(store.parse([], f"s{n}"), History())
+    assert len(store._sessions) <= 3
+    held = HistoryHeld(3)
+    for n in range(50):  # cleared histories: each leaves an empty list
+        write = HistoryWrite(f"history:s{n}", f"s{n}", clear=True)
+        held.remember([write])
+    assert held.get("s49", 0) == []
+    assert held.get("s0", 0) is None  # pushed out, as any kept list would be

@@ -185,14 +185,14 @@ class HistoryStore:
     def _keep(self, session: str, raw: list[bytes | str], history: History) -> None:
         old = self._sessions.pop(session, None)
         if old is not None:
-            self._session_items -= len(old[0])
+            self._session_items -= _weight(old[0])
         if len(raw) > self.cache_items:
             return
         self._sessions[session] = (raw, history)
-        self._session_items += len(raw)
+        self._session_items += _weight(raw)
         while self._session_items > self.cache_items and self._sessions:
             _, (dropped, _) = self._sessions.popitem(last=False)
-            self._session_items -= len(dropped)
+            self._session_items -= _weight(dropped)
 
 
 @dataclass
@@ -302,12 +302,18 @@ class HistoryHeld:
                 continue
             self._drop(w.session)
             self._lists[w.session] = items
-            self._count += len(items)
+            self._count += _weight(items)
             while self._count > self.items and self._lists:
                 _, old = self._lists.popitem(last=False)
-                self._count -= len(old)
+                self._count -= _weight(old)
 
     def _drop(self, session: str) -> None:
         old = self._lists.pop(session, None)
         if old is not None:
-            self._count -= len(old)
+            self._count -= _weight(old)
+
+
+def _weight(items: Sequence[object]) -> int:
+    """What a kept list counts against a cache's bound: its items, and an empty one as one
+    (so that sessions with no history cannot pile up uncounted)."""
+    return max(1, len(items))
