@@ -8,6 +8,7 @@ price); models not in the table (local ones) count tokens but no dollars.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ PRICES: tuple[tuple[re.Pattern[str], Price], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=256)  # a few models, asked once per model call
 def price_for(model: str) -> Price | None:
     return next((price for pattern, price in PRICES if pattern.search(model)), None)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from common import metrics
 from common.bus import ClaimedLane, Entry
@@ -21,6 +22,9 @@ from worker.llm.errors import ModelRejected
 from worker.reads import RunReads, claimed_reads, read_run
 from worker.runtime import AgentRuntime
 from worker.turn import Turn, parse_turn
+
+if TYPE_CHECKING:  # the metric series' types (the client comes with common's metrics)
+    from prometheus_client import Counter, Histogram
 
 log = logging.getLogger("clawbus.worker")
 
@@ -39,6 +43,8 @@ class AgentHandler:
         self.journal = journal
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
+        # the series a run ends in, per agent and result, looked up once
+        self._ended: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
 
     async def __call__(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit] | Staged:
         """The turn's outputs: the recorded ones of a run committed before, else this
@@ -72,8 +78,9 @@ class AgentHandler:
         finally:
             metrics.AGENT_RUNS_IN_FLIGHT.dec()
             elapsed = time.monotonic() - started
-            metrics.AGENT_RUN_SECONDS.labels(turn.agent, result).observe(elapsed)
-            metrics.AGENT_RUNS.labels(turn.agent, result).inc()
+            seconds, runs = self._series(turn.agent, result)
+            seconds.observe(elapsed)
+            runs.inc()
             log.info(
                 "run finished",
                 extra={
@@ -84,6 +91,16 @@ class AgentHandler:
                     "seconds": round(elapsed, 4),
                 },
             )
+
+    def _series(self, agent: str, result: str) -> tuple[Histogram, Counter]:
+        series = self._ended.get((agent, result))
+        if series is None:
+            series = (
+                metrics.AGENT_RUN_SECONDS.labels(agent, result),
+                metrics.AGENT_RUNS.labels(agent, result),
+            )
+            self._ended[agent, result] = series
+        return series
 
     async def _think(self, turn: Turn, reads: RunReads) -> tuple[Outcome, str]:
         try:

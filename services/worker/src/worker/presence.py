@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
@@ -30,28 +29,9 @@ class Presence:
         self.interval_s = interval_s
         self.delay_s = delay_s
 
-    @contextlib.asynccontextmanager
-    async def typing(self, turn: Turn) -> AsyncIterator[None]:
-        if is_agent(turn.reply_to):
-            yield
-            return
-        # A stop flag, not task.cancel(): a cancel that lands inside a Redis call can be
-        # swallowed by the client, which would leave the loop running. Most runs end
-        # before the delay: they cost a timer, not a task.
-        stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
-
-        def start() -> None:
-            tasks.append(asyncio.create_task(self._refresh(turn, stop)))
-
-        timer = asyncio.get_running_loop().call_later(self.delay_s, start)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            stop.set()
-            for task in tasks:
-                await task
+    def typing(self, turn: Turn) -> _Typing:
+        """``async with``: typing shows while the block runs, from ``delay_s`` on."""
+        return _Typing(self, turn)
 
     async def _refresh(self, turn: Turn, stop: asyncio.Event) -> None:
         n = 0
@@ -71,3 +51,34 @@ class Presence:
             n += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
+
+
+class _Typing:
+    """The typing indicator of one run. A stop flag, not task.cancel(): a cancel that lands
+    inside a Redis call can be swallowed by the client, which would leave the loop running.
+    Most runs end before the delay: they cost a timer, not a task (nor a flag)."""
+
+    __slots__ = ("presence", "stop", "task", "timer", "turn")
+
+    def __init__(self, presence: Presence, turn: Turn) -> None:
+        self.presence = presence
+        self.turn = turn
+        self.timer: asyncio.TimerHandle | None = None
+        self.stop: asyncio.Event | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> None:
+        if not is_agent(self.turn.reply_to):
+            self.timer = asyncio.get_running_loop().call_later(self.presence.delay_s, self._start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.task is not None:
+            assert self.stop is not None
+            self.stop.set()
+            await self.task
+
+    def _start(self) -> None:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.presence._refresh(self.turn, self.stop))
