@@ -64,14 +64,7 @@ def test_a_grown_history_is_extended_by_its_new_items_only(parses: list[bytes | 
     history = store.parse(grown, "s")
     assert parses[2:] == grown[2:]  # the two it had not seen
     same(history, History([*items, turn(3), turn(4)]))
-    assert [m.role for m in history.messages()] == [
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-    ]
+    assert [m.role for m in history.messages()] == ["user", "assistant"] * 3
     assert history.messages()[2].content[0].text == "question 2"
     assert history.messages()[2].content[1].text == "question 3"
     same(first, History(items))  # the earlier history is left as it was
