@@ -11,12 +11,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from redis.asyncio.client import Pipeline
 
 from common.ports import ContentBlock, ModelMessage
+
+V = TypeVar("V")
 
 CHARS_PER_TOKEN = 4  # a rough estimate for English text and JSON; no tokenizer needed
 
@@ -137,8 +139,7 @@ class HistoryStore:
     def __init__(self, *, cache_items: int = 4096) -> None:
         self.cache_items = cache_items
         self._items: OrderedDict[bytes | str, HistoryItem] = OrderedDict()
-        self._sessions: OrderedDict[str, tuple[list[bytes | str], History]] = OrderedDict()
-        self._session_items = 0
+        self._sessions: _Kept[History] = _Kept(cache_items)
 
     def parse(self, raw: Sequence[bytes | str], session: str = "") -> History:
         """A history from its list as read (``session``'s, if given)."""
@@ -154,7 +155,7 @@ class HistoryStore:
         if history is None:
             history = History([self._item(r) for r in raw])
         if session:
-            self._keep(session, list(raw), history)
+            self._sessions.put(session, list(raw), history)
         return history
 
     def learn(self, write: HistoryWrite) -> None:
@@ -181,18 +182,6 @@ class HistoryStore:
         self._items.move_to_end(raw)
         while len(self._items) > self.cache_items:
             self._items.popitem(last=False)
-
-    def _keep(self, session: str, raw: list[bytes | str], history: History) -> None:
-        old = self._sessions.pop(session, None)
-        if old is not None:
-            self._session_items -= _weight(old[0])
-        if len(raw) > self.cache_items:
-            return
-        self._sessions[session] = (raw, history)
-        self._session_items += _weight(raw)
-        while self._session_items > self.cache_items and self._sessions:
-            _, (dropped, _) = self._sessions.popitem(last=False)
-            self._session_items -= _weight(dropped)
 
 
 @dataclass
@@ -278,42 +267,58 @@ class HistoryHeld:
     def __init__(self, items: int) -> None:
         self.writer = uuid.uuid4().hex
         self.items = items
-        self._lists: OrderedDict[str, list[bytes]] = OrderedDict()
-        self._count = 0
+        self._lists: _Kept[list[bytes]] = _Kept(items)
 
     def get(self, session: str, length: int) -> list[bytes] | None:
-        items = self._lists.get(session)
-        if items is None or len(items) != length:
+        kept = self._lists.get(session)
+        if kept is None or len(kept[1]) != length:
             return None
-        self._lists.move_to_end(session)
-        return items
+        return kept[1]
 
     def forget(self, writes: Sequence[HistoryWrite]) -> None:
         """Before ``writes`` are committed: their sessions' lists are not known any more."""
         for w in writes:
             if w.changes():
-                self._drop(w.session)
+                self._lists.drop(w.session)
 
     def remember(self, writes: Sequence[HistoryWrite]) -> None:
         """``writes`` stand: keep the lists they leave."""
         for w in writes:
             items = w.after() if w.changes() else None
-            if items is None or len(items) > self.items:
-                continue
-            self._drop(w.session)
-            self._lists[w.session] = items
-            self._count += _weight(items)
-            while self._count > self.items and self._lists:
-                _, old = self._lists.popitem(last=False)
-                self._count -= _weight(old)
+            if items is not None:
+                self._lists.put(w.session, items, items)
 
-    def _drop(self, session: str) -> None:
-        old = self._lists.pop(session, None)
+
+class _Kept(Generic[V]):
+    """A value per session with the list it stands for, at most ``limit`` list items in all
+    (an empty list counts as one, so that sessions with no history cannot pile up
+    uncounted), least recently used out first; a list longer than the limit is not kept."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[str, tuple[Sequence[object], V]] = OrderedDict()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, session: str) -> tuple[Sequence[object], V] | None:
+        kept = self._kept.get(session)
+        if kept is not None:
+            self._kept.move_to_end(session)
+        return kept
+
+    def put(self, session: str, items: Sequence[object], value: V) -> None:
+        self.drop(session)
+        if len(items) > self.limit:
+            return
+        self._kept[session] = (items, value)
+        self._count += max(1, len(items))
+        while self._count > self.limit and self._kept:
+            _, (old, _) = self._kept.popitem(last=False)
+            self._count -= max(1, len(old))
+
+    def drop(self, session: str) -> None:
+        old = self._kept.pop(session, None)
         if old is not None:
-            self._count -= _weight(old)
-
-
-def _weight(items: Sequence[object]) -> int:
-    """What a kept list counts against a cache's bound: its items, and an empty one as one
-    (so that sessions with no history cannot pile up uncounted)."""
-    return max(1, len(items))
+            self._count -= max(1, len(old[0]))
