@@ -14,7 +14,7 @@ from common.config import Config
 from common.envelope import derive_id
 from common.errors import PermanentError
 from common.keys import Keys, Stage
-from common.messages import AgentInput, InboundMessage
+from common.messages import InboundMessage
 from router.decision import RouteState, decide
 
 log = logging.getLogger("clawbus.router")
@@ -60,18 +60,24 @@ class RouteHandler:
                 },
             )
             return []
+        # An agent input in its JSON form, built as such: the message goes on as it came
+        # (validated above) instead of through a model that is dumped again at once.
+        reply_to: dict[str, object] = {
+            "channel": msg.channel,
+            "chat_id": msg.chat_id,
+            "thread_id": msg.thread_id,
+            "bot": msg.bot,
+        }
         emits = []
         for target in decision.targets:
-            payload = AgentInput(
-                kind="message",
-                agent=target.agent,
-                session=target.session,
-                reply_to=msg.destination(),
-                message=msg,
-                silent=target.silent,
-            )
-            child = env.child(
-                derive_id(env.id, target.agent), "agent_input", payload.model_dump(mode="json")
-            )
+            payload: dict[str, object] = {
+                "kind": "message",
+                "agent": target.agent,
+                "session": target.session,
+                "reply_to": reply_to,
+                "message": env.payload,
+                "silent": target.silent,
+            }
+            child = env.child(derive_id(env.id, target.agent), "agent_input", payload)
             emits.append(Emit(Stage.AGENT, target.session, child))
         return emits
