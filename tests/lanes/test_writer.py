@@ -12,6 +12,7 @@ from redis.exceptions import ResponseError
 from common.bus import ClaimedLane, LaneBus
 from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed
 from common.envelope import Envelope
+from common.errors import Fenced
 from common.keys import Keys, Stage
 from tests.support.trips import RoundTrips
 
@@ -113,17 +114,24 @@ return false
 """
 
 
-def staged(redis: Redis, keys: Keys, name: str, value: str) -> Precommit:
-    """A precommit that records ``value`` unless a record is there, like a run's."""
+def staged(
+    redis: Redis, keys: Keys, name: str, value: str, *, drop: bool = False, fenced: bool = False
+) -> Precommit:
+    """A precommit that records ``value`` unless a record is there, like a run's (and,
+    with ``fenced``, finds the lane's lease lost, as a run's finds it)."""
     key = keys.kv(f"record:{name}")
 
     def recover(reply: object) -> list[Emit]:
         if isinstance(reply, Exception):
             raise reply
+        if fenced:
+            raise Fenced("lease lost before the commit")
         return [Emit(Stage.AGENT, f"s-{name}", env(f"out-{(reply or value.encode()).decode()}"))]
 
     sha = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
-    return Precommit((redis.register_script(RECORD), [key], [value]), key, sha, recover)
+    if fenced:  # writes nothing, as a precommit that checks the lease writes nothing
+        return Precommit((redis.register_script("return -1"), [key], []), key, sha, recover)
+    return Precommit((redis.register_script(RECORD), [key], [value]), key, sha, recover, drop=drop)
 
 
 async def commit_staged(writer: BatchWriter, lane: ClaimedLane, pre: Precommit, value: str):
@@ -176,3 +184,35 @@ async def test_a_failed_precommit_publishes_and_acks_nothing(
     # still held: the consumer backs it off as for a failed handler
     dead, attempts = await bus.fail(lane, [lane.entries[0].id], "x", delay_s=0)
     assert (dead, attempts) == (False, 1)
+
+
+async def test_a_dropped_record_goes_with_the_ack(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p5")
+    await commit_staged(writer, lane, staged(redis, keys, "p5", "mine", drop=True), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p5") == 0
+    assert await lane_ids(bus, Stage.AGENT, "s-p5") == ["out-mine"]
+    assert await redis.exists(keys.kv("record:p5")) == 0
+
+
+async def test_a_dropped_record_stays_when_the_ack_is_fenced(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p6")
+    await redis.hset(lane.partition.holders, lane.lane, "another holder's token")
+    with pytest.raises(Fenced):
+        await commit_staged(writer, lane, staged(redis, keys, "p6", "mine", drop=True), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p6") == 1
+    # the next holder is handed the entry again and must find the record
+    assert await redis.get(keys.kv("record:p6")) == b"mine"
+
+
+async def test_a_precommit_that_finds_the_lease_lost_fails_the_commit_as_fenced(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p7")
+    with pytest.raises(Fenced):
+        await commit_staged(writer, lane, staged(redis, keys, "p7", "mine", fenced=True), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p7") == 1
+    assert await lane_ids(bus, Stage.AGENT, "s-p7") == []

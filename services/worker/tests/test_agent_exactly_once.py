@@ -12,8 +12,10 @@ import asyncio
 
 import pytest
 
+from common.errors import Fenced
 from tests.fakes.anthropic import reply, text, tool_use
-from tests.support.agent_harness import Harness
+from tests.support.agent_harness import Harness, eventually
+from worker.turn import parse_turn
 
 EFFECTS = (
     tool_use("update_memory", {"mode": "append", "text": "likes tea"}, "tu_1"),
@@ -87,3 +89,38 @@ async def test_stale_and_new_holder_racing_commit_the_run_once(harness, fake_ant
     assert [e.envelope for e in first] == [e.envelope for e in second]
     await harness.commit(lane, first)
     await _assert_applied_once(harness)
+
+
+@pytest.mark.parametrize("staged", [True, False], ids=["staged", "transaction"])
+async def test_a_holder_past_its_lease_applies_nothing_once_the_turn_is_acked(
+    harness, fake_anthropic, staged
+):
+    """The next holder's commit deletes the run's record with its ack; the stale holder,
+    thinking on, must still apply nothing (its run's changes read first or not)."""
+    await harness.say("I like tea; remind me daily at 5pm")
+    stale = await harness.claim()  # then it stalls past its lease
+    record = harness.keys.run(stale.lane, parse_turn(stale.lane, stale.entries).run_id)
+    fake_anthropic.push(reply(text("Noted.")))  # the next holder's run
+    async with harness.consuming():
+        await eventually(lambda: _sent_texts(harness, ["Noted."]))
+        await eventually(lambda: _gone(harness, record))  # acked: the record went with it
+
+    if staged:  # the stale run thinks differently: a plain answer, or one with effects
+        fake_anthropic.push(reply(text("Noted again.")))
+    else:
+        fake_anthropic.push(reply(*EFFECTS), reply(text("Noted again.")))
+    with pytest.raises(Fenced):
+        await harness.handler(stale, stale.entries)
+    assert len(await harness.history()) == 1
+    assert await harness.memory() == ""
+    assert await harness.commands() == []
+    assert [o.text for o in await harness.sent()] == ["Noted."]
+    assert await harness.redis.exists(record) == 0
+
+
+async def _sent_texts(harness: Harness, expected: list[str]) -> bool:
+    return [o.text for o in await harness.sent()] == expected
+
+
+async def _gone(harness: Harness, key: str) -> bool:
+    return await harness.redis.exists(key) == 0

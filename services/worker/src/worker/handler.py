@@ -73,8 +73,10 @@ class AgentHandler:
         result = "error"
         try:
             outcome, result = await self._think(turn, reads)
-            staged = self.journal.stage(turn, outcome)
-            return staged if staged is not None else await self.journal.commit(turn, outcome)
+            staged = self.journal.stage(turn, lane, outcome)
+            if staged is not None:
+                return staged
+            return await self.journal.commit(turn, lane, outcome)
         finally:
             metrics.AGENT_RUNS_IN_FLIGHT.dec()
             elapsed = time.monotonic() - started

@@ -8,11 +8,19 @@ replays the recorded emits without thinking again (the lanes drop the emits that
 already published).
 
 The atomic step is a script when every change is a blind write (the common case: history
-appended, reply address set), and an optimistic transaction (WATCH/MULTI) when a change
-must read the current value first (memory edits, approval decisions). The script needs no
-round trip of its own: ``stage`` hands it to the lane commit as a precommit, which sends it
-ahead of the run's publishes and acks and lets those stand only if this run's record is the
-one that stands (an earlier holder's record wins, and its emits are published instead).
+appended, reply address set), and the same script inside an optimistic transaction
+(WATCH/MULTI) when a change must read the current value first (memory edits, approval
+decisions). The script needs no round trip of its own: ``stage`` hands it to the lane
+commit as a precommit, which sends it ahead of the run's publishes and acks and lets those
+stand only if this run's record is the one that stands (an earlier holder's record wins,
+and its emits are published instead).
+
+The script applies nothing unless the run's lane is still held under the lease the run
+was claimed with: a holder that lost its lease (it stalled past the lease, and the next
+holder took the turn over) cannot apply the turn a second time, whether or not the next
+holder's record is still there. That is what lets a staged run's record go in the step
+that acks its entries: once they are acked no holder can be handed them again, and the
+record would only take memory (about a kilobyte a turn, for a day).
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from common.bus import ClaimedLane
 from common.bus.writer import Emit, Precommit, Staged
 from common.coalesce import Coalescer
+from common.errors import Fenced
 from common.keys import Keys
 from worker import emits as emit_codec
 from worker.history import HistoryHeld, HistoryWrite
@@ -36,16 +46,24 @@ from worker.turn import Turn
 log = logging.getLogger("clawbus.worker")
 
 # A record is needed only between a commit and the ack of its entries (a crash window of
-# seconds); a day covers any retry the lanes can make.
+# seconds). A staged run's record is deleted with that ack; one committed otherwise (a
+# transaction's, or one whose ack was lost) expires: a day covers any retry the lanes make.
 RUN_RECORD_TTL_S = 24 * 3600
 
-# KEYS[1]: the run record; KEYS[2..]: the keys the writes touch.
-# ARGV: record value, record ttl (s), then per write: argc, command, args...
-# Returns the prior record if the run was committed already (and writes nothing).
+# The reply of COMMIT when the run's lane is no longer held under the run's lease.
+FENCED = -1
+
+# KEYS[1]: the run record; KEYS[2]: the holders of the run's lane's partition; KEYS[3..]:
+# the keys the writes touch.
+# ARGV: record value, record ttl (s), lane, fencing token, then per write: argc, command,
+# args...
+# Returns FENCED if the lane's holder is no longer the run's (and writes nothing), the prior
+# record if the run was committed already (and writes nothing), else false.
 COMMIT = """
+if redis.call('HGET', KEYS[2], ARGV[3]) ~= ARGV[4] then return -1 end
 local prior = redis.call('GET', KEYS[1])
 if prior then return prior end
-local i = 3
+local i = 5
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + n))
@@ -99,12 +117,14 @@ class Journal:
         """The emits of a run record as read."""
         return emit_codec.decode(record)
 
-    async def commit(self, turn: Turn, outcome: Outcome) -> list[Emit]:
+    async def commit(self, turn: Turn, lane: ClaimedLane, outcome: Outcome) -> list[Emit]:
         """Apply the outcome once, in a transaction of its own (for changes that read
         first; blind ones go through ``stage``); returns the emits to publish (the recorded
-        ones if this run was already committed by an earlier holder)."""
+        ones if this run was already committed by an earlier holder). Raises ``Fenced``
+        when ``lane``, the run's, is no longer held under the lease it was claimed with."""
         record = self.keys.run(turn.session, turn.run_id)
         watched = [record, *(k for op in outcome.ops for k in op.watch())]
+        value = emit_codec.encode(outcome.emits)
         self._forget(outcome)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -116,28 +136,36 @@ class Journal:
                         return emit_codec.decode(raw)
                     for op in outcome.ops:
                         await op.read(pipe)
+                    keys, argv = self._script_args(record, value, lane, outcome)
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    for op in outcome.ops:
-                        op.write(pipe)
-                    pipe.set(record, emit_codec.encode(outcome.emits), ex=self.ttl_s)
-                    await pipe.execute()
-                    self._remember(outcome)
-                    return outcome.emits
+                    # by text: a server that lost its scripts cannot refuse it mid-transaction
+                    pipe.eval(COMMIT, len(keys), *keys, *argv)
+                    [reply] = await pipe.execute()
                 except WatchError:
                     continue
+                if reply == FENCED:
+                    raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
+                if reply is not None:  # committed by another holder since the GET
+                    log.info("run already committed", extra={"session": turn.session})
+                    return emit_codec.decode(reply)
+                self._remember(outcome)
+                return outcome.emits
 
-    def stage(self, turn: Turn, outcome: Outcome) -> Staged | None:
+    def stage(self, turn: Turn, lane: ClaimedLane, outcome: Outcome) -> Staged | None:
         """The outcome as outputs whose record is written in the lane commit's round trip
-        (see ``Precommit``); None when a change must read first (use ``commit``)."""
+        (see ``Precommit``), and deleted when the run's entries are acked; None when a
+        change must read first (use ``commit``)."""
         if any(op.watch() for op in outcome.ops):
             return None
         record = self.keys.run(turn.session, turn.run_id)
         value = emit_codec.encode(outcome.emits)
-        keys, argv = self._blind(record, value, outcome)
+        keys, argv = self._script_args(record, value, lane, outcome)
 
         def recover(reply: Any) -> list[Emit]:
             if isinstance(reply, Exception):
                 raise reply
+            if reply == FENCED:
+                raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
             if reply is None:  # this run's record stands after all
                 return outcome.emits
             log.info("run already committed", extra={"session": turn.session})
@@ -150,7 +178,8 @@ class Journal:
         sha = hashlib.sha1(value, usedforsecurity=False).hexdigest()
         self._forget(outcome)
         return Staged(
-            outcome.emits, Precommit((self._commit, keys, argv), record, sha, recover, landed)
+            outcome.emits,
+            Precommit((self._commit, keys, argv), record, sha, recover, landed, drop=True),
         )
 
     def _forget(self, outcome: Outcome) -> None:
@@ -161,14 +190,17 @@ class Journal:
         if self.held is not None:
             self.held.remember(_history_writes(outcome))
 
-    def _blind(self, record: str, value: bytes, outcome: Outcome) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of the COMMIT script for writes that need no read."""
+    def _script_args(
+        self, record: str, value: bytes, lane: ClaimedLane, outcome: Outcome
+    ) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of the COMMIT script: the outcome's writes as queued (after
+        any reads they depend on)."""
         recorder = self.redis.pipeline(transaction=False)
         for op in outcome.ops:
             op.write(recorder)
         writes = [args for args, _ in recorder.command_stack]
-        keys = [record, *(str(args[1]) for args in writes)]
-        argv: list[Any] = [value, self.ttl_s]
+        keys = [record, lane.partition.holders, *(str(args[1]) for args in writes)]
+        argv: list[Any] = [value, self.ttl_s, lane.lane, lane.token]
         for args in writes:
             argv += [len(args), *args]
         return keys, argv

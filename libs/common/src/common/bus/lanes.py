@@ -84,7 +84,8 @@ class GuardedFinish:
     """A lane's finish that stands only if its precommit's record does: ``precommit`` runs
     first in the round trip and sets ``key`` unless it is set already; ``outputs`` are
     published and the lane finished only if ``key`` then holds the value whose SHA1 is
-    ``sha`` (see ``scripts``)."""
+    ``sha`` (see ``scripts``). With ``drop``, the finish deletes ``key`` once it has acked
+    ``ids``."""
 
     precommit: ScriptCall
     key: str
@@ -93,6 +94,7 @@ class GuardedFinish:
     lane: ClaimedLane
     ids: Sequence[str]
     release: bool
+    drop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +312,9 @@ class LaneBus:
         for lane, ids, release in finishes:
             calls.append(self._finish_call(lane, ids, release))
         for g in guarded:
-            calls.append(self._finish_call(g.lane, g.ids, g.release, guard=(g.key, g.sha)))
+            calls.append(
+                self._finish_call(g.lane, g.ids, g.release, guard=(g.key, g.sha), drop=g.drop)
+            )
         stages = {*outputs, *(stage for g in guarded for stage in g.outputs)}
 
         def rings_then_tail(pipe: Pipeline) -> None:
@@ -527,9 +531,18 @@ class LaneBus:
         ids: Sequence[str],
         release: bool,
         guard: tuple[str, str] | None = None,
+        drop: bool = False,
     ) -> ScriptCall:
         part = lane.partition
-        args = [part.lane_prefix, lane.lane, lane.token, int(release), self.lease_ttl_ms, *ids]
+        args = [
+            part.lane_prefix,
+            lane.lane,
+            lane.token,
+            int(release),
+            self.lease_ttl_ms,
+            int(drop),
+            *ids,
+        ]
         if guard is None:
             return (self._finish, part.keys, args)
         return (self._finish, [*part.keys, guard[0]], [*args, guard[1]])

@@ -209,16 +209,19 @@ local function release(ready_at)
 end
 """
 
-# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, ids...[, guard]
+# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, drop(0/1), ids...[, guard]
 # Acks and deletes the ids. With release, frees the lane and re-arms it if entries remain
-# (returns {2}) or deletes the drained lane (returns {1}); else renews the lease.
+# (returns {2}) or deletes the drained lane (returns {1}); else renews the lease. With drop
+# (and a guard) the guard key is deleted once the ids are acked: a record needed only as
+# long as its entries could be handed over again.
 FINISH = (
     _NOW
     + _CHECK
     + _GUARD
     + _ACK
     + """
-ack({unpack(ARGV, 6, argc)})
+ack({unpack(ARGV, 7, argc)})
+if ARGV[6] == '1' and KEYS[9] then redis.call('DEL', KEYS[9]) end
 if ARGV[4] == '1' then return {release(now)} end
 head_ms()
 redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[5]), ARGV[2])

@@ -49,8 +49,10 @@ class Precommit:
     ``sha``: any value, as when the write is a receipt that any attempt may have left);
     otherwise ``recover`` turns the call's reply into the outputs that stand, and those are
     committed instead. ``recover`` raises when the reply is an error, and the commit then
-    fails with ``PrecommitFailed``, nothing published, nothing acked. ``landed``, if given,
-    is told the call's reply whenever the call did not fail.
+    fails with ``PrecommitFailed``, nothing published, nothing acked; or ``Fenced`` when
+    the call found the lane's lease lost, and the commit fails with that. ``landed``, if
+    given, is told the call's reply whenever the call did not fail. With ``drop``, ``key``
+    is deleted in the same step that acks the entries: a record needed only until then.
     """
 
     call: ScriptCall
@@ -58,6 +60,7 @@ class Precommit:
     sha: str
     recover: Callable[[Any], Sequence[Emit]]
     landed: Callable[[Any], None] | None = None
+    drop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,14 @@ class BatchWriter:
         outputs = _by_stage(e for item in plain for e in item.emits)
         guarded = [
             GuardedFinish(
-                pre.call, pre.key, pre.sha, _by_stage(item.emits), item.lane, item.ids, item.release
+                pre.call,
+                pre.key,
+                pre.sha,
+                _by_stage(item.emits),
+                item.lane,
+                item.ids,
+                item.release,
+                pre.drop,
             )
             for item in staged
             if (pre := item.precommit) is not None
@@ -194,6 +204,9 @@ class BatchWriter:
         assert item.precommit is not None
         try:
             emits = list(item.precommit.recover(reply))
+        except Fenced as exc:  # another holder has the lane: nothing of this one stands
+            item.done.set_exception(exc)
+            return
         except Exception as exc:
             failed = PrecommitFailed(f"{type(exc).__name__}: {exc}")
             failed.__cause__ = exc
