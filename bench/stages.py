@@ -9,7 +9,8 @@ as they are in the pipeline benchmark's latency run), then publishes ``--message
 long entries waited in their lane before a handler took them and how long a handler held
 its lane (from the services' own histograms; quantiles are the histogram bucket they fall
 in); the agent run itself; CPU and context switches per message by process; and Redis's
-commands per message with the ones that cost it most. With ``--conversations`` at least
+commands per message with the ones that cost it most; and what the key space holds at the
+end, by kind of key. With ``--conversations`` at least
 ``--messages`` and ``--rate 0`` every run has a lane of one message at full speed: the
 cost of the work itself, with no idle moments between messages. The last line is JSON.
 """
@@ -89,6 +90,19 @@ def histogram(before: Samples, after: Samples, name: str, short: str) -> dict[st
     return out
 
 
+async def keyspace(redis: Redis, ns: str) -> dict[str, tuple[int, int]]:
+    """Keys and bytes (``MEMORY USAGE``) by kind: the key's name after the namespace up to
+    its next ``:``, ``lanes`` for a lane partition's keys (hash-tagged)."""
+    out: dict[str, tuple[int, int]] = {}
+    async for key in redis.scan_iter(match=f"{ns}:*", count=1000):
+        rest = key.decode().removeprefix(f"{ns}:")
+        kind = "lanes" if rest.startswith("{") else rest.split(":", 1)[0]
+        size = int(await redis.memory_usage(key) or 0)
+        count, total = out.get(kind, (0, 0))
+        out[kind] = (count + 1, total + size)
+    return out
+
+
 def switches(pid: int) -> tuple[int, int]:
     """Voluntary and involuntary context switches of all a process's threads so far."""
     vol = invol = 0
@@ -138,6 +152,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         cmds = (await command_calls(redis) - calls) / n
         stats = await redis.info("commandstats")
         after = await scrape(ports)
+        kept = await keyspace(redis, ours.ns)
     finally:
         ours.stop()
         await wires.detach(publisher)
@@ -190,6 +205,17 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
             f"{s['usec'] / n:7.1f} us per message, {s['usec_per_call']:6.1f} us per call",
             flush=True,
         )
+    f |= report_keyspace(kept, args.warm + n)
+    return f
+
+
+def report_keyspace(kept: dict[str, tuple[int, int]], messages: int) -> dict[str, float]:
+    print(f"  Redis keys after {messages} messages, by kind:", flush=True)
+    f: dict[str, float] = {}
+    for kind, (count, size) in sorted(kept.items(), key=lambda kv: -kv[1][1]):
+        f[f"keys_{kind}"] = count
+        f[f"key_bytes_{kind}"] = size
+        print(f"    {kind:18s} {count:7d} keys, {size / 1e6:8.2f} MB", flush=True)
     return f
 
 
