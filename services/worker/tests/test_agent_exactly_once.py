@@ -118,9 +118,28 @@ async def test_a_holder_past_its_lease_applies_nothing_once_the_turn_is_acked(
     assert await harness.redis.exists(record) == 0
 
 
-async def _sent_texts(harness: Harness, expected: list[str]) -> bool:
-    return [o.text for o in await harness.sent()] == expected
+async def _sent_texts(harness: Harness, expected: list[str], chat: str = "room") -> bool:
+    return [o.text for o in await harness.sent(chat)] == expected
+
+
+async def _no_records(harness: Harness) -> bool:
+    return [k async for k in harness.redis.scan_iter(match=harness.keys.run("*", "*"))] == []
 
 
 async def _gone(harness: Harness, key: str) -> bool:
     return await harness.redis.exists(key) == 0
+
+
+async def test_a_turn_committed_by_its_transaction_leaves_no_record_once_acked(
+    harness, fake_anthropic
+):
+    """A memory edit reads before it writes: the run commits in a transaction of its own,
+    and its record still goes with the ack."""
+    fake_anthropic.fallback = _model
+    await harness.say("I like tea; remind me daily at 5pm")
+    async with harness.consuming():
+        await eventually(lambda: _sent_texts(harness, ["fyi: tea"], chat="ops-room"))
+        await eventually(lambda: _sent_texts(harness, ["Noted."]))
+        await eventually(lambda: _no_records(harness))
+    assert await harness.memory() == "likes tea"
+    assert [c.action for c in await harness.commands()] == ["create"]

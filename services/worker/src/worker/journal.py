@@ -18,9 +18,9 @@ and its emits are published instead).
 The script applies nothing unless the run's lane is still held under the lease the run
 was claimed with: a holder that lost its lease (it stalled past the lease, and the next
 holder took the turn over) cannot apply the turn a second time, whether or not the next
-holder's record is still there. That is what lets a staged run's record go in the step
-that acks its entries: once they are acked no holder can be handed them again, and the
-record would only take memory (about a kilobyte a turn, for a day).
+holder's record is still there. That is what lets a run's record go in the step that acks
+its entries: once they are acked no holder can be handed them again, and the record would
+only take memory (about a kilobyte a turn, for a day).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from worker.turn import Turn
 log = logging.getLogger("clawbus.worker")
 
 # A record is needed only between a commit and the ack of its entries (a crash window of
-# seconds). A staged run's record is deleted with that ack; one committed otherwise (a
-# transaction's, or one whose ack was lost) expires: a day covers any retry the lanes make.
+# seconds), and is deleted with that ack; one whose ack was lost (its worker died after the
+# commit, and the next holder re-sent its emits) expires: a day covers any retry.
 RUN_RECORD_TTL_S = 24 * 3600
 
 # The reply of COMMIT when the run's lane is no longer held under the run's lease.
@@ -117,11 +117,12 @@ class Journal:
         """The emits of a run record as read."""
         return emit_codec.decode(record)
 
-    async def commit(self, turn: Turn, lane: ClaimedLane, outcome: Outcome) -> list[Emit]:
+    async def commit(self, turn: Turn, lane: ClaimedLane, outcome: Outcome) -> list[Emit] | Staged:
         """Apply the outcome once, in a transaction of its own (for changes that read
         first; blind ones go through ``stage``); returns the emits to publish (the recorded
-        ones if this run was already committed by an earlier holder). Raises ``Fenced``
-        when ``lane``, the run's, is no longer held under the lease it was claimed with."""
+        ones if this run was already committed by an earlier holder), this run's staged to
+        delete its record with the ack. Raises ``Fenced`` when ``lane``, the run's, is no
+        longer held under the lease it was claimed with."""
         record = self.keys.run(turn.session, turn.run_id)
         watched = [record, *(k for op in outcome.ops for k in op.watch())]
         value = emit_codec.encode(outcome.emits)
@@ -149,7 +150,24 @@ class Journal:
                     log.info("run already committed", extra={"session": turn.session})
                     return emit_codec.decode(reply)
                 self._remember(outcome)
-                return outcome.emits
+                return self._recorded(lane, record, value, outcome.emits)
+
+    def _recorded(self, lane: ClaimedLane, record: str, value: bytes, emits: list[Emit]) -> Staged:
+        """A committed run's emits, with a precommit that only re-reads its record (the
+        script with no writes, under the same lease check): the lane commit then deletes
+        the record with the ack, as a staged run's."""
+
+        def recover(reply: Any) -> list[Emit]:
+            if isinstance(reply, Exception):
+                raise reply
+            if reply == FENCED:
+                raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
+            return emits if reply is None or reply == value else emit_codec.decode(reply)
+
+        keys = [record, lane.partition.holders]
+        argv = [value, self.ttl_s, lane.lane, lane.token]
+        sha = hashlib.sha1(value, usedforsecurity=False).hexdigest()
+        return Staged(emits, Precommit((self._commit, keys, argv), record, sha, recover, drop=True))
 
     def stage(self, turn: Turn, lane: ClaimedLane, outcome: Outcome) -> Staged | None:
         """The outcome as outputs whose record is written in the lane commit's round trip
