@@ -231,9 +231,10 @@ return {1}
 
 # ARGV: lane_prefix, lane, token, delay_ms, max_attempts, error, stage, dlq_maxlen, force,
 #       charge, ids...
-# Charges one attempt to the first id (unless charge=0: a rate limit is not a failure). Below max_attempts the lane backs off as a whole
-# (its entries stay pending, in order). At max_attempts, or with force=1, the ids move to
-# the dead-letter stream with the error. Returns {dead(0/1), attempts}.
+# Charges one attempt to the first id (unless charge=0: a rate limit is not a failure).
+# Below max_attempts the lane backs off as a whole (its entries stay pending, in order).
+# At max_attempts, or with force=1, the ids move to the dead-letter stream with the error.
+# Returns {dead(0/1), attempts}.
 FAIL = (
     _NOW
     + _CHECK
