@@ -144,8 +144,7 @@ class Journal:
                     [reply] = await pipe.execute()
                 except WatchError:
                     continue
-                if reply == FENCED:
-                    raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
+                _raise_if_refused(reply, lane)
                 if reply is not None:  # committed by another holder since the GET
                     log.info("run already committed", extra={"session": turn.session})
                     return emit_codec.decode(reply)
@@ -158,10 +157,7 @@ class Journal:
         the record with the ack, as a staged run's."""
 
         def recover(reply: Any) -> list[Emit]:
-            if isinstance(reply, Exception):
-                raise reply
-            if reply == FENCED:
-                raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
+            _raise_if_refused(reply, lane)
             return emits if reply is None or reply == value else emit_codec.decode(reply)
 
         keys = [record, lane.partition.holders]
@@ -180,10 +176,7 @@ class Journal:
         keys, argv = self._script_args(record, value, lane, outcome)
 
         def recover(reply: Any) -> list[Emit]:
-            if isinstance(reply, Exception):
-                raise reply
-            if reply == FENCED:
-                raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
+            _raise_if_refused(reply, lane)
             if reply is None:  # this run's record stands after all
                 return outcome.emits
             log.info("run already committed", extra={"session": turn.session})
@@ -222,6 +215,14 @@ class Journal:
         for args in writes:
             argv += [len(args), *args]
         return keys, argv
+
+
+def _raise_if_refused(reply: Any, lane: ClaimedLane) -> None:
+    """Raise what a COMMIT call met: its error, or ``Fenced`` for the lane's lost lease."""
+    if isinstance(reply, Exception):
+        raise reply
+    if reply == FENCED:
+        raise Fenced(f"lease on {lane.stage}:{lane.lane} lost before its commit")
 
 
 def _history_writes(outcome: Outcome) -> list[HistoryWrite]:
