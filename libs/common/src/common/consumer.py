@@ -132,7 +132,9 @@ class LaneConsumer:
             try:
                 # Not cancelled at shutdown: a wait ends within the poll interval, and the
                 # lanes it claimed then run (or go back) like any others.
-                claimed = await self._claim(free, self.options.poll_interval_s if sleep else 0)
+                claimed, more = await self._claim(
+                    free, self.options.poll_interval_s if sleep else 0
+                )
                 self.consuming = True
                 metrics.REDIS_UP.set(1)
                 failures = 0
@@ -144,9 +146,10 @@ class LaneConsumer:
                 log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
                 await _wait_any(stop, within_s=backoff.delay(failures))
                 continue
-            filled = len(claimed) >= free
+            # took all it could, or all one script call hands over: more may be ready
+            filled = more or len(claimed) >= free
             if claimed and filled:
-                # took all it could: more may be ready, so wake a peer replica for them
+                # so wake a peer replica for them
                 with contextlib.suppress(RedisError, OSError):
                     await self.bus.ring(self.stage)
             for lane, slot in claimed:
@@ -166,13 +169,16 @@ class LaneConsumer:
                 for _ in range(LANES_FIRST_TURNS):
                     await asyncio.sleep(0)
 
-    async def _claim(self, free: int, wait_s: float) -> list[tuple[ClaimedLane, str | None]]:
+    async def _claim(
+        self, free: int, wait_s: float
+    ) -> tuple[list[tuple[ClaimedLane, str | None]], bool]:
+        """Lanes claimed (each with its global slot, if any), and whether more are ready."""
         batch = self.options.batch
         if self.slots is None:
-            lanes = await self.bus.claim(
+            claim = await self.bus.claim_and(
                 self.stage, free, batch, hush=True, wait_s=wait_s, reads=self.reads
             )
-            return [(lane, None) for lane in lanes]
+            return [(lane, None) for lane in claim.lanes], claim.more
         # Ask for no more lanes than the global cap has room for, then take a slot per
         # lane actually claimed; a lane that lost the race for the last slots goes back.
         room = self.slots.room
@@ -182,12 +188,12 @@ class LaneConsumer:
         if want <= 0:  # the cap is reached: a ring or the poll interval asks again
             if wait_s > 0:
                 await self.bus.wait(self.stage, wait_s)
-            return []
+            return [], False
         # A claim that waits for a ring mostly wakes to one lane: its slot is taken in the
         # same round trip, after the claim (none is held while waiting), and given back
         # if no lane came.
         ahead = self.slots.acquire_call(1) if wait_s > 0 else None
-        lanes, reply = await self.bus.claim_and(
+        lanes, reply, more = await self.bus.claim_and(
             self.stage, want, batch, ahead, hush=True, wait_s=wait_s, reads=self.reads
         )
         granted = self.slots.granted(reply) if ahead and isinstance(reply, list) else []
@@ -195,7 +201,7 @@ class LaneConsumer:
         if spare:
             self._give_back(spare)
         if not lanes:
-            return []
+            return [], more
         try:
             if len(granted) < len(lanes):
                 granted += await self.slots.acquire(len(lanes) - len(granted))
@@ -206,7 +212,7 @@ class LaneConsumer:
             raise
         for lane in lanes[len(granted) :]:
             await self.bus.handback(lane)
-        return list(zip(lanes, granted, strict=False))
+        return list(zip(lanes, granted, strict=False)), more
 
     def _give_back(self, slots: list[str]) -> None:
         """Release slots in the background, several per round trip."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -24,6 +24,11 @@ from common.errors import Fenced, PermanentError
 from common.keys import Keys, Partition, Stage
 
 BELL_DEPTH = 64
+# The most entries one lane script takes or hands over (a claim: entries and list items
+# read, stopping after the lane that reaches it). Redis does nothing else while a script
+# runs, and on Redis 6.2 a call's cost grows with the square of its strings when they are
+# alike (see ``scripts.CLAIM``).
+SCRIPT_STRINGS = 128
 
 
 @dataclass(slots=True)
@@ -107,6 +112,15 @@ class Committed:
     refused: dict[Stage, Exception]
     finished: list[int | Exception]
     guarded: list[tuple[Any, bool, int | Exception]] = field(default_factory=list)
+
+
+class Claim(NamedTuple):
+    """What ``LaneBus.claim_and`` took: the lanes, the reply of its extra call, and whether
+    it stopped at ``SCRIPT_STRINGS`` with ready lanes left (claim again at once)."""
+
+    lanes: list[ClaimedLane]
+    reply: Any
+    more: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +269,19 @@ class LaneBus:
         dedup: bool = True,
         guard: tuple[str, str] | None = None,
     ) -> tuple[list[ScriptCall], list[list[int]]]:
-        """The PUBLISH calls for ``items`` (one per partition) and each call's positions."""
-        groups: dict[int, list[int]] = defaultdict(list)
+        """The PUBLISH calls for ``items`` (per partition, ``SCRIPT_STRINGS`` items a call)
+        and each call's positions."""
+        by_partition: dict[int, list[int]] = defaultdict(list)
         for i, (lane, _) in enumerate(items):
-            groups[self.keys.partition_of(lane)].append(i)
+            by_partition[self.keys.partition_of(lane)].append(i)
+        # in order, SCRIPT_STRINGS at a time: calls run in the pipeline's order
+        groups = [
+            (index, positions[start : start + SCRIPT_STRINGS])
+            for index, positions in by_partition.items()
+            for start in range(0, len(positions), SCRIPT_STRINGS)
+        ]
         calls = []
-        for index, positions in groups.items():
+        for index, positions in groups:
             part = self.keys.partition(stage, index)
             args: list[Any] = [
                 part.lane_prefix,
@@ -275,7 +296,7 @@ class LaneBus:
                 keys = [*keys, guard[0]]
                 args.append(guard[1])
             calls.append((self._publish, keys, args))
-        return calls, list(groups.values())
+        return calls, [positions for _, positions in groups]
 
     async def commit(
         self,
@@ -381,8 +402,8 @@ class LaneBus:
         wait_s: float = 0,
         reads: StateReads | None = None,
     ) -> list[ClaimedLane]:
-        lanes, _ = await self.claim_and(stage, want, batch, hush=hush, wait_s=wait_s, reads=reads)
-        return lanes
+        claim = await self.claim_and(stage, want, batch, hush=hush, wait_s=wait_s, reads=reads)
+        return claim.lanes
 
     async def claim_and(
         self,
@@ -394,7 +415,7 @@ class LaneBus:
         hush: bool = False,
         wait_s: float = 0,
         reads: StateReads | None = None,
-    ) -> tuple[list[ClaimedLane], Any]:
+    ) -> Claim:
         """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each.
 
         With ``hush`` the stage's bell is silenced in the same round trip, just before the
@@ -411,6 +432,9 @@ class LaneBus:
         ``also`` is one more script call for the same round trip, run after the claims; its
         reply (or the error it met, as an exception object) comes back with the lanes.
         With ``reads``, each lane comes with the state they name (``ClaimedLane.state``).
+
+        A partition's claim stops taking lanes once they brought ``SCRIPT_STRINGS`` entries
+        and list items: ``more`` then says ready lanes were left for the next claim.
         """
         extra_args = (
             [reads.list_prefix, reads.value_prefix, reads.hash_key, reads.writers_key, reads.writer]
@@ -430,6 +454,7 @@ class LaneBus:
             return 2 if wait_s > 0 else 1
 
         extra: Any = None
+        more = False
         while want > 0 and candidates:
             shares = [want // len(candidates)] * len(candidates)
             for i in range(want % len(candidates)):
@@ -445,6 +470,7 @@ class LaneBus:
                         share,
                         self.lease_ttl_ms,
                         batch,
+                        SCRIPT_STRINGS,
                         *extra_args,
                     ],
                 )
@@ -467,12 +493,14 @@ class LaneBus:
                 part = self.keys.partition(stage, index)
                 now = int(result[0])
                 table = _table(result[1]) if reads is not None else {}
-                got = [self._claimed(stage, part, now, raw, table) for raw in result[2:]]
+                got = [self._claimed(stage, part, now, raw, table) for raw in result[3:]]
                 claimed += got
                 want -= len(got)
-                if len(got) == share:
+                if int(result[2]) == 1:
+                    more = True
+                elif len(got) == share:
                     candidates.append(index)
-        return claimed, extra
+        return Claim(claimed, extra, more)
 
     @staticmethod
     def _claimed(
