@@ -6,9 +6,10 @@ Runs five clawbus services as separate processes (echo provider, no delay) and a
 bare XREADGROUP -> XADD+XACK hop processes with as many hops as the pipeline has, on one
 private Redis (AOF everysec). Prints throughput, latency at a steady rate (and at a lower
 one, below saturation), HTTP ingest against a FastAPI endpoint that only XADDs, Redis
-commands and AOF bytes per message, and CPU per message (by process for clawbus) at full
-speed and at both rates, for each of ``--rounds`` rounds in which the two alternate; the
-last line is one JSON object with the median of every figure.
+commands and AOF bytes per message, CPU per message (by process for clawbus) at full
+speed and at both rates, and the longest single call Redis ran at full speed, for each of
+``--rounds`` rounds in which the two alternate; the last line is one JSON object with the
+median of every figure.
 """
 
 from __future__ import annotations
@@ -157,6 +158,23 @@ class AofMeter:
         if rewrites != self.start[1] or size < self.start[0]:
             return float("nan")
         return (size - self.start[0]) / n
+
+
+class SlowLog:
+    """The longest single command (a script call counts as one) Redis ran meanwhile: while
+    it runs, Redis serves nobody else."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def begin(self) -> None:
+        await self.redis.config_set("slowlog-log-slower-than", 1000)  # microseconds
+        await self.redis.config_set("slowlog-max-len", 1024)
+        await self.redis.slowlog_reset()
+
+    async def longest_ms(self) -> float:
+        entries = await self.redis.slowlog_get(1024)
+        return max((int(e["duration"]) for e in entries), default=0) / 1000
 
 
 async def command_calls(redis: Redis) -> int:
@@ -379,10 +397,13 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         calls = await command_calls(redis)
         pids = {f"hop{i}": p.pid for i, p in enumerate(bare.procs)}
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
+        slow = SlowLog(redis)
+        await slow.begin()
         rate = await throughput(
             lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n
         )
         cpu = sum(meter.per_msg_us(n).values())
+        longest = await slow.longest_ms()
         cmds = (await command_calls(redis) - calls) / n
         await bare.mark(redis)
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
@@ -410,6 +431,7 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         "bare_redis_cmds_per_msg": cmds,
         "bare_aof_bytes_per_msg": aof_per_msg,
         "bare_cpu_us_per_msg": cpu,
+        "bare_longest_call_ms": longest,
         "bare_rate_cpu_us_per_msg": rate_cpu,
         "bare_low_rate_cpu_us_per_msg": low_cpu,
         **figures(lat, low, "bare_"),
@@ -430,10 +452,13 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         calls = await command_calls(redis)
         pids = {name: p.pid for name, p in ours.procs.items()}
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
+        slow = SlowLog(redis)
+        await slow.begin()
         rate = await throughput(
             lambda: ours.produce(bus, n, convs, 100, None), lambda k: ours.consume(redis, k), n
         )
         by_process = meter.per_msg_us(n)
+        longest = await slow.longest_ms()
         cmds = (await command_calls(redis) - calls) / n
         await ours.mark(redis)
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
@@ -463,6 +488,7 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         "redis_cmds_per_msg": cmds,
         "aof_bytes_per_msg": aof_per_msg,
         "cpu_us_per_msg": sum(by_process.values()),
+        "longest_call_ms": longest,
         **{f"cpu_us_per_msg_{name}": us for name, us in by_process.items()},
         "rate_cpu_us_per_msg": sum(rate_by_process.values()),
         **{f"rate_cpu_us_per_msg_{name}": us for name, us in rate_by_process.items()},
@@ -498,7 +524,8 @@ def report(f: dict[str, float], args: argparse.Namespace) -> None:
             f"p50 {f[p + 'low_rate_p50_ms']:.2f} ms, p99 {f[p + 'low_rate_p99_ms']:.2f} ms "
             f"at {args.low_rate:.0f} msg/s; {f[p + 'redis_cmds_per_msg']:.1f} Redis commands/msg, "
             f"{f[p + 'aof_bytes_per_msg']:.0f} AOF bytes/msg at {args.low_rate:.0f} msg/s; "
-            f"{f[p + 'cpu_us_per_msg']:.0f} us of CPU per message at full speed",
+            f"{f[p + 'cpu_us_per_msg']:.0f} us of CPU per message at full speed, "
+            f"the longest Redis call meanwhile {f[p + 'longest_call_ms']:.1f} ms",
             flush=True,
         )
     steps = (
