@@ -100,7 +100,7 @@ return out
 # script handles, and Redis 6.2's Lua hashes a long string by about 32 of its characters,
 # so strings alike in those (envelopes of one kind) share a chain that each new one walks.
 # A call with thousands of them held a 6.2 server for seconds (7.0 hashes every character:
-# there such a call costs in proportion, still 0.14–0.17 s for 20,000 entries). A lane
+# there such a call costs in proportion, still 0.14 to 0.17 s for 20,000 entries). A lane
 # whose lease expired had a dead holder: its pending head is charged one attempt and the
 # lane is ready again. ``pending`` is 1 when the entries were read before (a re-delivery).
 # With the further arguments the claim also reads, for each lane it hands over, the list
