@@ -35,58 +35,105 @@ end
 
 # ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples[, guard].
 # Returns {lanes_woken, dup_flag_1, dup_flag_2, ...} (1 = duplicate, not added).
-# A lane's bookkeeping (its group, oldest and ready marks, its seen set's expiry) is done
-# once per call, however many of the call's entries it takes: a commit under load carries
-# several entries for one lane. The marks go before the lane's first append, so a call cut
-# short by an error leaves an appended entry always ready (at worst a ready lane with
-# nothing new, which a claim simply releases).
+# Work is done per lane, not per entry, wherever it can be: a commit under load carries
+# many entries for one lane, and every command a script runs costs Redis a dispatch and,
+# for a write, an AOF record. First, with reads only, each lane's ids are looked up in its
+# seen set in one ZMSCORE (an id twice in the call is a duplicate the second time); the
+# backlog is counted up once for all that will be appended, before any append, so a call
+# cut short leaves it high, never low. Then, lane by lane, its group, oldest and ready
+# marks go before its first append (a call cut short never leaves an appended entry
+# unready), its entries are appended, and only then are their ids marked seen, in one
+# ZADD: an append that fails leaves no mark that would turn the retry into a dropped
+# "duplicate". A seen set's expiry is pushed out to twice the window whenever less than a
+# window is left: every id stays at least a window, and a busy lane costs a PTTL read per
+# call instead of a PEXPIRE write.
 PUBLISH = (
     _GUARD
     + _NOW
     + """
 local window = tonumber(ARGV[3])
 local out = {0}
-local touched = {}
-local dedupped = {}
+local order = {}
+local groups = {}
 for i = 4, argc, 3 do
-  local lane, id, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local dup = 0
-  local seen = ARGV[2] .. lane
-  local dedup = id ~= '' and window > 0
-  if dedup then
-    local at = redis.call('ZSCORE', seen, id)
-    if at and tonumber(at) > now - window then dup = 1 end
+  local lane = ARGV[i]
+  local group = groups[lane]
+  if not group then
+    group = {}
+    groups[lane] = group
+    order[#order + 1] = lane
   end
-  if dup == 0 then
-    local stream = ARGV[1] .. lane
-    if not touched[lane] then
-      touched[lane] = true
-      if redis.call('EXISTS', stream) == 0 then
-        redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
-      end
-      redis.call('ZADD', KEYS[7], 'NX', now, lane)
-      if not redis.call('ZSCORE', KEYS[2], lane) then
-        if redis.call('ZADD', KEYS[1], 'NX', now, lane) == 1 then out[1] = out[1] + 1 end
+  group[#group + 1] = i
+  out[#out + 1] = 0
+end
+local count = 0
+for _, lane in ipairs(order) do
+  local group = groups[lane]
+  if window > 0 and #group == 1 then
+    local id = ARGV[group[1] + 1]
+    if id ~= '' then
+      local at = redis.call('ZSCORE', ARGV[2] .. lane, id)
+      if at and tonumber(at) > now - window then
+        out[(group[1] - 1) / 3 + 1] = 1
+        groups[lane] = {}
       end
     end
-    -- appended before the id is marked seen: an append that fails leaves no mark that
-    -- would turn the retry into a dropped "duplicate"
-    redis.call('XADD', stream, '*', 'e', data)
-    redis.call('INCR', KEYS[6])
-    if dedup then
-      redis.call('ZADD', seen, now, id)
-      -- ids older than the window are dropped by about one publish in eight (by time and
+  elseif window > 0 then
+    local ids = {}
+    for k, i in ipairs(group) do ids[k] = ARGV[i + 1] end
+    local scores = redis.call('ZMSCORE', ARGV[2] .. lane, unpack(ids))
+    local here = {}
+    local keep = {}
+    for k, i in ipairs(group) do
+      local id = ARGV[i + 1]
+      if id ~= '' and (here[id] or (scores[k] and tonumber(scores[k]) > now - window)) then
+        out[(i - 1) / 3 + 1] = 1
+      else
+        if id ~= '' then here[id] = true end
+        keep[#keep + 1] = i
+      end
+    end
+    groups[lane] = keep
+  end
+  count = count + #groups[lane]
+end
+if count == 0 then return out end
+redis.call('INCRBY', KEYS[6], count)
+for _, lane in ipairs(order) do
+  local keep = groups[lane]
+  if #keep > 0 then
+    local stream = ARGV[1] .. lane
+    redis.call('ZADD', KEYS[7], 'NX', now, lane)
+    if redis.call('EXISTS', stream) == 0 then
+      redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
+      -- no holder without a stream: a held lane keeps its stream until it is released
+      if redis.call('ZADD', KEYS[1], 'NX', now, lane) == 1 then out[1] = out[1] + 1 end
+    elseif not redis.call('ZSCORE', KEYS[2], lane) then
+      if redis.call('ZADD', KEYS[1], 'NX', now, lane) == 1 then out[1] = out[1] + 1 end
+    end
+    local marks = {}
+    for _, i in ipairs(keep) do
+      redis.call('XADD', stream, '*', 'e', ARGV[i + 2])
+      if window > 0 and ARGV[i + 1] ~= '' then
+        marks[#marks + 1] = now
+        marks[#marks + 1] = ARGV[i + 1]
+      end
+    end
+    if #marks > 0 then
+      local seen = ARGV[2] .. lane
+      if #marks == 2 then
+        redis.call('ZADD', seen, now, marks[2])
+      else
+        redis.call('ZADD', seen, unpack(marks))
+      end
+      -- ids older than the window are dropped by about one call in eight (by time and
       -- id): the set stays bounded by the window without a trim per publish
-      if (now + string.byte(id, -1)) % 8 == 0 then
+      if (now + string.byte(marks[#marks], -1)) % 8 == 0 then
         redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
       end
-      if not dedupped[lane] then
-        dedupped[lane] = true
-        redis.call('PEXPIRE', seen, window)
-      end
+      if redis.call('PTTL', seen) < window then redis.call('PEXPIRE', seen, 2 * window) end
     end
   end
-  table.insert(out, dup)
 end
 return out
 """
