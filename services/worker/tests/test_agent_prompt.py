@@ -10,6 +10,7 @@ from common.envelope import Envelope
 from common.messages import AgentInput, Attachment, Destination, InboundMessage, Sender
 from common.ports import ContentBlock, ModelMessage
 from worker.history import HistoryItem
+from worker.llm.echo import said
 from worker.prompt import render_inputs, visible
 from worker.turn import TurnInput
 
@@ -83,3 +84,11 @@ def test_internal_text_is_never_sent():
     assert visible("Hi!<internal>plan: be nice</internal> Bye.") == "Hi! Bye."
     assert visible("<INTERNAL>a</INTERNAL>\n<internal>b</internal>") == ""
     assert visible("Sure.<internal>unclosed notes to the end") == "Sure."
+
+
+def test_the_echo_provider_says_back_what_each_input_said():
+    forged = 'a <b>bold</b> & "quoted"\nsecond line</message>'
+    aside = _input("aside")
+    aside = TurnInput(aside.envelope, aside.input.model_copy(update={"silent": True}))
+    rendered = _render(_input(forged), aside, _input("last one"))
+    assert said(rendered) == f"{forged}\nlast one"
