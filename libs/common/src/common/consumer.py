@@ -282,9 +282,14 @@ class LaneConsumer:
         stage = self.stage.value
         started = time.monotonic()
         now_ms = time.time() * 1000
-        for e in lane.entries:
-            if e.envelope is not None:
-                self._queued.observe(max(0.0, (now_ms - e.envelope.created_ms) / 1000))
+        metrics.observe_all(
+            self._queued,
+            [
+                max(0.0, (now_ms - e.envelope.created_ms) / 1000)
+                for e in lane.entries
+                if e.envelope is not None
+            ],
+        )
         try:
             if self.mode == "each":
                 await self._each(lane)
