@@ -8,6 +8,7 @@ web chat and generic HTTP conversation.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,11 +116,29 @@ class Config(_Strict):
         return self
 
     def chats_for(self, channel: str, chat_id: str) -> list[str]:
-        """Names of the configured chats an incoming (channel, chat_id) belongs to."""
-        exact = [n for n, c in self.chats.items() if c.channel == channel and c.chat_id == chat_id]
-        if exact:
-            return exact
-        return [n for n, c in self.chats.items() if c.channel == channel and c.chat_id == "*"]
+        """Names of the configured chats an incoming (channel, chat_id) belongs to (a list
+        the caller must not change)."""
+        exact, wildcard = self.chat_index
+        return exact.get((channel, chat_id)) or wildcard.get(channel, [])
+
+    @cached_property
+    def chat_index(self) -> tuple[dict[tuple[str, str], list[str]], dict[str, list[str]]]:
+        """Chat names by (channel, chat id), and the wildcard ones by channel: looked up for
+        every message routed and delivered, built once (a configuration is not changed in
+        place: a new one is loaded)."""
+        exact: dict[tuple[str, str], list[str]] = {}
+        wildcard: dict[str, list[str]] = {}
+        for name, chat in self.chats.items():
+            if chat.chat_id == "*":
+                wildcard.setdefault(chat.channel, []).append(name)
+            else:
+                exact.setdefault((chat.channel, chat.chat_id), []).append(name)
+        return exact, wildcard
+
+    @cached_property
+    def wiring_by_priority(self) -> list[Wiring]:
+        """The wiring, highest priority first (in file order among equals)."""
+        return sorted(self.wiring, key=lambda w: -w.priority)
 
 
 DEFAULT_CONFIG: dict[str, Any] = {

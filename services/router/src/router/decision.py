@@ -79,7 +79,7 @@ def decide(config: Config, state: RouteState, msg: InboundMessage) -> Decision:
     targets: dict[str, Target] = {}
     stick: list[str] = []
     reasons: list[str] = []
-    for wiring in sorted(config.wiring, key=lambda w: -w.priority):
+    for wiring in config.wiring_by_priority:
         if wiring.chat not in chats or wiring.agent in targets:
             continue
         chat = config.chats[wiring.chat]
