@@ -40,14 +40,14 @@ def agents(channel: str, chat_id: str) -> list[str]:
     return [t.agent for t in decide(CONFIG, RouteState(), message(channel, chat_id)).targets]
 
 
-def test_a_chat_named_exactly_takes_its_messages_from_the_wildcard():
+def test_a_chat_named_exactly_takes_its_messages_from_the_wildcard() -> None:
     assert CONFIG.chats_for("slack", "C1") == ["help", "help-too"]
     assert agents("slack", "C1") == ["triage", "support"]  # higher priority first
     assert agents("slack", "C2") == ["sales"]
     assert agents("slack", "C9") == ["general"]  # only the wildcard knows it
 
 
-def test_a_channel_no_chat_names_is_not_routed():
+def test_a_channel_no_chat_names_is_not_routed() -> None:
     assert CONFIG.chats_for("discord", "C1") == []
     decision = decide(CONFIG, RouteState(), message("discord", "C1"))
     assert decision.targets == [] and decision.reason == "unknown chat discord:C1"
