@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from clawbus.embedded import EmbeddedRedis
 from common import wire as wires
 from common.bus import ClaimedLane, LaneBus
-from common.envelope import Envelope, now_ms
+from common.envelope import Envelope, now_ms, payload_of
 from common.keys import Keys, Stage
 from common.messages import InboundMessage, Sender
 
@@ -86,7 +86,7 @@ def envelope(run: str, i: int) -> Envelope:
         kind="inbound",
         trace_id=msg.message_id,
         accepted_ms=now_ms(),
-        payload=msg.model_dump(mode="json"),
+        payload=payload_of(msg),
     )
 
 

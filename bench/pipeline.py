@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from clawbus.embedded import EmbeddedRedis, free_port, redis_binary
 from common import wire as wires
 from common.bus import LaneBus
-from common.envelope import Envelope, now_ms
+from common.envelope import Envelope, now_ms, payload_of
 from common.keys import Keys, Stage
 from common.messages import InboundMessage, Sender
 from common.settings import Settings
@@ -306,7 +306,7 @@ class Clawbus:
                     kind="inbound",
                     trace_id=msg.message_id,
                     accepted_ms=now_ms(),
-                    payload=msg.model_dump(mode="json"),
+                    payload=payload_of(msg),
                 )
                 items.append((msg.conversation, env))
             await bus.publish(Stage.ROUTE, items)

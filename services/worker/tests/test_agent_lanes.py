@@ -64,7 +64,7 @@ async def test_a_run_shows_typing_first(harness, fake_anthropic):
     await harness.say("hello")
     await harness.step()
     envs = await harness.entries(Stage.DELIVER, "web:room")
-    assert [e.payload["action"] for e in envs] == ["typing", "send"]
+    assert [OutboundMessage.model_validate(e.payload).action for e in envs] == ["typing", "send"]
 
 
 async def test_only_a_slow_run_shows_typing(harness, fake_anthropic):
@@ -73,12 +73,16 @@ async def test_only_a_slow_run_shows_typing(harness, fake_anthropic):
     await harness.say("hello")
     await harness.step()
     envs = await harness.entries(Stage.DELIVER, "web:room")
-    assert [e.payload["action"] for e in envs] == ["send"]
+    assert [OutboundMessage.model_validate(e.payload).action for e in envs] == ["send"]
     fake_anthropic.push(reply(text("slow"), delay_s=1.0))
     await harness.say("again")
     await harness.step()
     envs = await harness.entries(Stage.DELIVER, "web:room")
-    assert [e.payload["action"] for e in envs] == ["send", "typing", "send"]
+    assert [OutboundMessage.model_validate(e.payload).action for e in envs] == [
+        "send",
+        "typing",
+        "send",
+    ]
 
 
 async def test_delivery_refuses_a_destination_its_config_does_not_allow(

@@ -36,6 +36,14 @@ def derive_id(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
+def payload_of(model: BaseModel) -> dict[str, Any]:
+    """A model as an envelope carries it: its JSON form with the fields at their defaults
+    left out (about a third of an inbound message), which the reader's model fills in
+    again. A field's default must therefore keep its meaning from one version to the next.
+    """
+    return model.model_dump(mode="json", exclude_defaults=True)
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, BaseModel):  # a model left inside a payload: as its JSON form
         return value.model_dump(mode="json")

@@ -25,7 +25,7 @@ from common.bus import ClaimedLane, Entry
 from common.bus.writer import Emit, Precommit, Staged
 from common.coalesce import Coalescer
 from common.config import Config
-from common.envelope import Envelope, derive_id, now_ms
+from common.envelope import Envelope, derive_id, now_ms, payload_of
 from common.errors import PermanentError, RateLimited, RetryableError
 from common.keys import Keys, Stage
 from common.messages import AgentInput, OutboundMessage
@@ -151,5 +151,5 @@ class DeliverHandler:
             text=f"Delivery of message {msg.id} to {msg.destination.lane} failed: {reason}",
             silent=True,
         )
-        child = env.child(derive_id(env.id, "failed"), "agent_input", note.model_dump(mode="json"))
+        child = env.child(derive_id(env.id, "failed"), "agent_input", payload_of(note))
         return [Emit(Stage.AGENT, msg.session, child)]

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from common import metrics
 from common.bus import LaneBus
-from common.envelope import Envelope, derive_id, new_trace_id, now_ms
+from common.envelope import Envelope, derive_id, new_trace_id, now_ms, payload_of
 from common.errors import DependencyDown, RetryableError
 from common.keys import Stage
 from common.messages import InboundMessage
@@ -81,7 +81,7 @@ class Publisher:
             kind="inbound",
             trace_id=trace_id or new_trace_id(),
             accepted_ms=now_ms(),
-            payload=msg.model_dump(mode="json"),
+            payload=payload_of(msg),
         )
         try:
             dup = await self._publish(msg.conversation, env)

@@ -60,14 +60,14 @@ class RouteHandler:
                 },
             )
             return []
-        # An agent input in its JSON form, built as such: the message goes on as it came
-        # (validated above) instead of through a model that is dumped again at once.
-        reply_to: dict[str, object] = {
-            "channel": msg.channel,
-            "chat_id": msg.chat_id,
-            "thread_id": msg.thread_id,
-            "bot": msg.bot,
-        }
+        # An agent input in its JSON form, built as such (defaults left out, as
+        # ``payload_of`` leaves them): the message goes on as it came (validated above)
+        # instead of through a model that is dumped again at once.
+        reply_to: dict[str, object] = {"channel": msg.channel, "chat_id": msg.chat_id}
+        if msg.thread_id is not None:
+            reply_to["thread_id"] = msg.thread_id
+        if msg.bot is not None:
+            reply_to["bot"] = msg.bot
         emits = []
         for target in decision.targets:
             payload: dict[str, object] = {
@@ -76,8 +76,9 @@ class RouteHandler:
                 "session": target.session,
                 "reply_to": reply_to,
                 "message": env.payload,
-                "silent": target.silent,
             }
+            if target.silent:
+                payload["silent"] = True
             child = env.child(derive_id(env.id, target.agent), "agent_input", payload)
             emits.append(Emit(Stage.AGENT, target.session, child))
         return emits

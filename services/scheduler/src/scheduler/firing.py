@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from common import metrics
 from common.bus import ClaimedLane, Entry, LaneBus
 from common.bus.writer import Emit
-from common.envelope import Envelope, derive_id, new_trace_id, now_ms
+from common.envelope import Envelope, derive_id, new_trace_id, now_ms, payload_of
 from common.errors import PermanentError
 from common.keys import Stage
 from common.messages import AgentInput, Task, TaskCommand
@@ -119,7 +119,7 @@ class Firer:
             kind="agent_input",
             trace_id=new_trace_id(),
             accepted_ms=now_ms(),
-            payload=payload.model_dump(mode="json"),
+            payload=payload_of(payload),
         )
         [dup] = await self.bus.publish(Stage.AGENT, [(task.session, env)])
         if not dup:

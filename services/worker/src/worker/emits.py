@@ -10,24 +10,24 @@ from __future__ import annotations
 import orjson
 
 from common.bus.writer import Emit
-from common.envelope import Envelope
+from common.envelope import Envelope, payload_of
 from common.keys import Stage
 from common.messages import AgentInput, OutboundMessage, TaskCommand
 from worker.turn import HOPS, Turn
 
 
 def outbound(turn: Turn, out: OutboundMessage) -> Emit:
-    env = turn.last.envelope.child(out.id, "outbound", out.model_dump(mode="json"))
+    env = turn.last.envelope.child(out.id, "outbound", payload_of(out))
     return Emit(Stage.DELIVER, out.destination.lane, env)
 
 
 def agent_input(turn: Turn, id: str, inp: AgentInput, *, hops: int) -> Emit:
-    payload = inp.model_dump(mode="json") | {HOPS: hops}
+    payload = payload_of(inp) | {HOPS: hops}
     return Emit(Stage.AGENT, inp.session, turn.last.envelope.child(id, "agent_input", payload))
 
 
 def control(turn: Turn, id: str, cmd: TaskCommand) -> Emit:
-    env = turn.last.envelope.child(id, "task_command", cmd.model_dump(mode="json"))
+    env = turn.last.envelope.child(id, "task_command", payload_of(cmd))
     return Emit(Stage.CONTROL, turn.agent, env)
 
 
