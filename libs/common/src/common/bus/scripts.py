@@ -150,6 +150,8 @@ return out
 # there such a call costs in proportion, still 0.14 to 0.17 s for 20,000 entries). A lane
 # whose lease expired had a dead holder: its pending head is charged one attempt and the
 # lane is ready again. ``pending`` is 1 when the entries were read before (a re-delivery).
+# The leases of the lanes taken are written at the end, one command per key for them all
+# (their ready marks, fencing tokens, expiries and holders), not four per lane.
 # With the further arguments the claim also reads, for each lane it hands over, the list
 # at list_prefix .. lane and the string at value_prefix .. (the lane's name up to its first
 # '|'), and once the hash ``hash`` (``table``; else false): state a consumer needs before it
@@ -177,18 +179,17 @@ for _, lane in ipairs(expired) do
 end
 local out = {now, false, 0}
 local strings = 0
+local looked = {}
+local taken = {}
 local lanes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, lane in ipairs(lanes) do
   if strings >= budget then
     out[3] = 1
     break
   end
-  redis.call('ZREM', KEYS[1], lane)
+  looked[#looked + 1] = lane
   local stream = ARGV[1] .. lane
   if redis.call('EXISTS', stream) == 1 then
-    local token = redis.call('INCR', KEYS[4])
-    redis.call('ZADD', KEYS[2], now + ttl, lane)
-    redis.call('HSET', KEYS[3], lane, token)
     local entries = {}
     local attempts = {}
     local pending = 0
@@ -209,7 +210,8 @@ for _, lane in ipairs(lanes) do
       for i = 1, #entries do attempts[i] = 0 end
     end
     strings = strings + #entries
-    local got = {lane, token, entries, attempts, pending}
+    local got = {lane, false, entries, attempts, pending}
+    taken[#taken + 1] = got
     if reads and #entries > 0 then
       if ARGV[10] and ARGV[10] ~= '' and redis.call('HGET', ARGV[9], lane) == ARGV[10] then
         got[6] = redis.call('LLEN', ARGV[6] .. lane)
@@ -222,6 +224,23 @@ for _, lane in ipairs(lanes) do
     end
     table.insert(out, got)
   end
+end
+-- the leases of all lanes taken, in one write per key: a fencing token each, the lease's
+-- expiry and its holder
+if #looked > 0 then redis.call('ZREM', KEYS[1], unpack(looked)) end
+if #taken > 0 then
+  local token = redis.call('INCRBY', KEYS[4], #taken) - #taken
+  local expiries = {}
+  local holders = {}
+  for k, got in ipairs(taken) do
+    got[2] = token + k
+    expiries[2 * k - 1] = now + ttl
+    expiries[2 * k] = got[1]
+    holders[2 * k - 1] = got[1]
+    holders[2 * k] = got[2]
+  end
+  redis.call('ZADD', KEYS[2], unpack(expiries))
+  redis.call('HSET', KEYS[3], unpack(holders))
 end
 return out
 """
