@@ -20,7 +20,11 @@ class RouteState:
     members: frozenset[str] = frozenset()  # "agent|handle" added at runtime (approvals)
 
 
-@dataclass(frozen=True, slots=True)
+NO_STATE = RouteState()
+
+
+# Made per message routed: plain dataclasses (see common.envelope.Envelope), never changed.
+@dataclass(slots=True)
 class Target:
     agent: str
     session: str
@@ -28,7 +32,7 @@ class Target:
     priority: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     targets: list[Target] = field(default_factory=list)
     reason: str = ""

@@ -15,7 +15,7 @@ from common.envelope import derive_id
 from common.errors import PermanentError
 from common.keys import Keys, Stage
 from common.messages import InboundMessage
-from router.decision import RouteState, decide
+from router.decision import NO_STATE, RouteState, decide
 
 log = logging.getLogger("clawbus.router")
 
@@ -34,7 +34,7 @@ class RouteHandler:
 
     async def _state(self, msg: InboundMessage) -> RouteState:
         if not self._sticky_agents:
-            return RouteState()
+            return NO_STATE
         agents = sorted(self._sticky_agents)
         values = await self.redis.mget([self._sticky_key(a, msg) for a in agents])
         return RouteState(sticky=frozenset(a for a, v in zip(agents, values, strict=True) if v))

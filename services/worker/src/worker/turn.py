@@ -20,7 +20,7 @@ HOPS = "hops"  # payload key: how many agent-to-agent messages led to this input
 AGENT_CHANNEL = "agent"  # pseudo-channel of a Destination that is another agent's session
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per input of every turn: not frozen (see Envelope), never changed
 class TurnInput:
     envelope: Envelope
     input: AgentInput

@@ -29,7 +29,7 @@ from common.retry import Backoff
 log = logging.getLogger("clawbus.writer")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen (see Envelope), never changed once made
 class Emit:
     """An output of a handler: an envelope for a lane of a stage."""
 
