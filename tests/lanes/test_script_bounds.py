@@ -85,6 +85,22 @@ async def test_a_claim_stops_at_the_bound_and_says_ready_lanes_were_left(bus: La
     assert all(len(lane.entries) == 10 for lane in first.lanes + rest.lanes)
 
 
+async def test_a_claim_looks_at_no_more_ready_lanes_than_the_bound_lets_it_take(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    lanes = SCRIPT_STRINGS + 40  # an entry each
+    await bus.publish(Stage.ROUTE, [(f"c{i}", env(i)) for i in range(lanes)])
+
+    first = await bus.claim_and(Stage.ROUTE, 1000, 10)
+    assert len(first.lanes) == SCRIPT_STRINGS and first.more
+    ready = keys.partition(Stage.ROUTE, 0).ready
+    assert await redis.zcard(ready) == 40  # the names it did not read are still ready
+    rest = await bus.claim_and(Stage.ROUTE, 1000, 10)
+    assert len(rest.lanes) == 40 and not rest.more
+    names = {lane.lane for lane in first.lanes + rest.lanes}
+    assert names == {f"c{i}" for i in range(lanes)}
+
+
 async def test_list_items_a_claim_reads_count_toward_the_bound(
     bus: LaneBus, redis: Redis, keys: Keys
 ):
