@@ -3,13 +3,13 @@
     uv run python bench/lanes.py [--rounds 40] [--redis-server PATH]
 
 Drives the real ``LaneBus`` through whole hops on a private Redis (AOF everysec): publish
-(100 entries a call, as ingest's and the router's flushes send them), claim (batch 100) and
-finish with release, for two shapes: every entry in a lane of its own (a route stage fed
-by many conversations, a deliver stage) and 20 entries a lane (an agent stage fed by a
-router that handled a conversation's backlog). Envelopes are the size of the pipeline
-benchmark's. For each script it prints the time Redis spent in it per entry
-(``INFO commandstats``: the script call with the commands it ran), the commands it ran
-per entry and the AOF bytes per entry; the last line is one JSON object.
+(100 entries a call, as the pipeline benchmark's producer and a router's commits under load
+send them), claim (batch 100) and finish with release, for two shapes: every entry in a
+lane of its own (a route stage fed by many conversations, a deliver stage) and 20 entries a
+lane (an agent stage fed by a router that handled a conversation's backlog). Envelopes are
+the size of the pipeline benchmark's. For each script it prints the time Redis spent in it
+per entry (``INFO commandstats``: the script call with the commands it ran), the commands
+it ran per entry and the AOF bytes per entry; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class Phase:
     def __init__(self) -> None:
         self.usec = 0
         self.calls = 0
-        self.scripts = 0
         self.aof = 0
 
     async def run(self, redis: Redis, work: Awaitable[None]) -> None:
@@ -65,8 +64,7 @@ class Phase:
             was_calls, was_usec = before.get(name, (0, 0))
             if name in ("eval", "evalsha"):
                 self.usec += usec - was_usec
-                self.scripts += calls - was_calls
-            elif name not in ("info",):
+            elif name != "info":
                 self.calls += calls - was_calls
         self.aof += aof_after - aof
 
