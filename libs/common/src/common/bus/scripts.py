@@ -80,16 +80,7 @@ end
 local count = 0
 for _, lane in ipairs(order) do
   local group = groups[lane]
-  if window > 0 and #group == 1 then
-    local id = ARGV[group[1] + 1]
-    if id ~= '' then
-      local at = redis.call('ZSCORE', ARGV[2] .. lane, id)
-      if at and tonumber(at) > now - window then
-        out[(group[1] - 1) / 3 + 1] = 1
-        groups[lane] = {}
-      end
-    end
-  elseif window > 0 then
+  if window > 0 then
     local ids = {}
     for k, i in ipairs(group) do ids[k] = ARGV[i + 1] end
     local scores = redis.call('ZMSCORE', ARGV[2] .. lane, unpack(ids))
@@ -138,11 +129,7 @@ for _, lane in ipairs(order) do
     end
     if #marks > 0 then
       local seen = ARGV[2] .. lane
-      if #marks == 2 then
-        redis.call('ZADD', seen, now_s, marks[2])
-      else
-        redis.call('ZADD', seen, unpack(marks))
-      end
+      redis.call('ZADD', seen, unpack(marks))
       -- ids older than the window are dropped by about one call in eight (by time and
       -- id): the set stays bounded by the window without a trim per publish
       if (now + string.byte(marks[#marks], -1)) % 8 == 0 then
