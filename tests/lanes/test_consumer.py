@@ -7,6 +7,8 @@ from collections import Counter
 
 from redis.asyncio import Redis
 
+from clawbus.embedded import EmbeddedRedis
+from common import wire as wires
 from common.bus import ClaimedLane, Entry, LaneBus
 from common.bus.writer import Emit
 from common.consumer import ConsumerOptions, LaneConsumer
@@ -201,3 +203,53 @@ async def test_a_woken_claim_takes_its_slot_in_the_same_round_trip(
             break
         await asyncio.sleep(0.05)
     assert await slots.in_use() == 0
+
+
+async def test_a_consumer_full_to_its_concurrency_wakes_a_peer_for_the_lanes_it_left(
+    redis: Redis, redis_server: EmbeddedRedis, keys: Keys, bus: LaneBus
+):
+    """Two replicas asleep on the bell, with a poll interval far longer than the test: one
+    publish rings once, the replica it wakes takes what its concurrency allows and rings
+    for the rest, and the other replica takes them."""
+    # the replicas' client lets a claim wait the whole poll interval (the fixture's would
+    # time the wait out first, and the claim that follows would find the lanes unrung)
+    client = Redis.from_url(redis_server.url, socket_timeout=120)
+    if wires.of(redis) is not None:
+        wires.attach(client)
+    held: dict[str, set[str]] = {"a": set(), "b": set()}
+    both_full = asyncio.Event()
+    let_go = asyncio.Event()
+
+    def handler_of(name: str):
+        async def handler(lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+            held[name].add(lane.lane)
+            if len(held["a"]) == 2 and len(held["b"]) == 2:
+                both_full.set()
+            await let_go.wait()
+            return []
+
+        return handler
+
+    stop = asyncio.Event()
+    peers = [
+        LaneConsumer(
+            LaneBus(client, keys, lease_ttl_s=10),
+            Stage.AGENT,
+            handler_of(name),
+            options(concurrency=2, poll_interval_s=60),
+            mode="batch",
+        )
+        for name in ("a", "b")
+    ]
+    tasks = [asyncio.create_task(peer.run(stop)) for peer in peers]
+    try:
+        await asyncio.sleep(0.5)  # both asleep on the bell by now
+        await bus.publish(Stage.AGENT, [(f"s{i}", env(f"e{i}")) for i in range(8)])
+        await asyncio.wait_for(both_full.wait(), 10)
+        assert not held["a"] & held["b"]
+    finally:
+        let_go.set()
+        stop.set()
+        await asyncio.gather(*tasks)
+        await wires.detach(client)
+        await client.aclose()

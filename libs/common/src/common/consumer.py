@@ -87,6 +87,8 @@ class LaneConsumer:
         self._slot_of: dict[tuple[str, str], str] = {}  # (lane, token) -> its global slot
         self._returned: set[str] = set()
         self._stop = asyncio.Event()
+        self._ringing: asyncio.Task[None] | None = None
+        self._ring_again = False
         # export every series of this stage from the start, so increase() sees the first one
         for counter in (metrics.RETRIES, metrics.DEAD_LETTERS, metrics.FENCED):
             counter.labels(stage.value)
@@ -114,6 +116,9 @@ class LaneConsumer:
         finally:
             self.consuming = False
             await self._drain()
+            if self._ringing is not None:  # a peer may still want waking: a moment for it
+                await asyncio.wait([self._ringing], timeout=1.0)
+                self._ringing.cancel()
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
@@ -146,18 +151,16 @@ class LaneConsumer:
                 log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
                 await _wait_any(stop, within_s=backoff.delay(failures))
                 continue
-            # took all it could, or all one script call hands over: more may be ready
-            filled = more or len(claimed) >= free
-            if claimed and filled:
-                # so wake a peer replica for them
-                with contextlib.suppress(RedisError, OSError):
-                    await self.bus.ring(self.stage)
             for lane, slot in claimed:
                 if slot is not None:
                     self._slot_of[lane.lane, lane.token] = slot
                 task = asyncio.create_task(self._run_lane(lane, slot))
                 self.running[task] = (lane, slot)
                 task.add_done_callback(self._done)
+            # took all it could, or all one script call hands over: more may be ready
+            filled = more or len(claimed) >= free
+            if claimed and filled:
+                self._ring_peers()
             # Every ready lane was taken and the bell silenced in the same round trip: the
             # next claim waits for a publish (or a re-armed lane) to ring again.
             sleep = not filled
@@ -168,6 +171,23 @@ class LaneConsumer:
                 # meanwhile stays on the bell, so the delay loses no wake-up.
                 for _ in range(LANES_FIRST_TURNS):
                     await asyncio.sleep(0)
+
+    def _ring_peers(self) -> None:
+        """Wake a peer replica for the ready lanes this claim left, in the background:
+        the ring's reply queues behind this process's commits, and neither the lanes just
+        claimed nor the next claim need wait for it. One ring in flight at a time; one
+        asked for meanwhile is sent after it."""
+        self._ring_again = True
+        if self._ringing is not None and not self._ringing.done():
+            return
+
+        async def ring() -> None:
+            while self._ring_again:
+                self._ring_again = False
+                with contextlib.suppress(RedisError, OSError):
+                    await self.bus.ring(self.stage)
+
+        self._ringing = asyncio.create_task(ring(), name=f"ring-{self.stage}")
 
     async def _claim(
         self, free: int, wait_s: float
