@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from common import wire as wires
 from common.bus import LaneBus
 from common.envelope import Envelope, decode
 from common.errors import Fenced
@@ -253,3 +254,23 @@ async def test_a_ring_follows_the_scripts_a_lost_script_cache_made_run_again(
     # the lane at once, not after its wait
     lanes = woken or await asyncio.wait_for(bus.claim(Stage.ROUTE, 1, 10, hush=True, wait_s=30), 20)
     assert [ids(lane) for lane in lanes] == [["m1"]]
+
+
+async def test_a_claim_does_not_queue_behind_the_pipelines_on_the_shared_wire(
+    redis: Redis, bus: LaneBus
+):
+    """A consumer's commits go over its process's shared connection; a claim sent behind a
+    large one would wait for all of it. Here a pop that blocks holds the shared connection,
+    and a claim sent after it still comes back first."""
+    if wires.of(redis) is None:
+        pytest.skip("redis-py's pool gives every pipeline a connection of its own")
+    await bus.publish(Stage.ROUTE, [("c", env("x"))])
+    held = asyncio.create_task(
+        wires.send(redis, lambda pipe: pipe.blpop(["nothing-yet"], timeout=30))
+    )
+    await asyncio.sleep(0.1)  # the pop is on the shared connection, blocking it
+    claim = await bus.claim_and(Stage.ROUTE, 1, 10)
+    assert [lane.lane for lane in claim.lanes] == ["c"]
+    assert not held.done()
+    await redis.lpush("nothing-yet", "1")  # let the pop go (a command of its own: the pool)
+    assert list((await held)[0]) == [b"nothing-yet", b"1"]

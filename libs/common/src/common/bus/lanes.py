@@ -196,6 +196,7 @@ class LaneBus:
         self._replay = redis.register_script(scripts.REPLAY)
         self._rotation = 0
         self._blocking: list[wires.Wire] = []  # wires of claims that wait for the bell
+        self._claims_wire: wires.Wire | None = None  # the claims that do not wait
 
     async def _pipeline(
         self,
@@ -206,6 +207,7 @@ class LaneBus:
         by_body: int = 0,
         raise_on_error: bool = True,
         wait_s: float = 0.0,
+        apart: bool = False,
     ) -> list[Any]:
         """Run scripts (between ``head`` and ``tail`` commands) in one round trip, by sha.
 
@@ -229,7 +231,7 @@ class LaneBus:
             if tail is not None:
                 tail(pipe)
 
-        results = await self._send(queue, wait_s)
+        results = await self._send(queue, wait_s, apart=apart)
         results = results[first:]
         rerun = False
         for i, (script, keys, args) in enumerate(calls):
@@ -247,12 +249,26 @@ class LaneBus:
                 raise result
         return results[: len(calls)]
 
-    async def _send(self, queue: Callable[[Pipeline], object], wait_s: float) -> list[Any]:
+    async def _send(
+        self, queue: Callable[[Pipeline], object], wait_s: float, *, apart: bool = False
+    ) -> list[Any]:
         """One pipeline; over the client's wire when it has one (a blocking one on a wire
-        of its own), else through redis-py. Error replies come back as objects."""
+        of its own, and one ``apart`` on the claims' wire), else through redis-py. Error
+        replies come back as objects.
+
+        Claims go apart from commits: Redis answers a connection's commands in order, so
+        a claim sent behind a commit of a hundred lanes waited for all of it, and the
+        consumer, its lanes done, waited for the claim. On a connection of their own the
+        two are read in the same turn of Redis's loop."""
         shared = wires.of(self.redis)
-        if shared is None or wait_s <= 0:
+        if shared is None:
             return await wires.send(self.redis, queue)
+        if wait_s <= 0:
+            if not apart:
+                return await wires.send(self.redis, queue)
+            if self._claims_wire is None:
+                self._claims_wire = shared.spawn()
+            return await wires.run(self.redis, self._claims_wire, queue)
         own = self._blocking.pop() if self._blocking else shared.spawn()
         try:
             return await wires.run(self.redis, own, queue, wait_s=wait_s)
@@ -481,6 +497,7 @@ class LaneBus:
                 head=silence if hush else None,
                 raise_on_error=False,
                 wait_s=wait_s if hush else 0.0,
+                apart=True,
             )
             if also is not None:
                 extra, also = results.pop(), None
