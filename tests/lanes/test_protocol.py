@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from clawbus.embedded import EmbeddedRedis
 from common import wire as wires
 from common.bus import LaneBus
 from common.envelope import Envelope, decode
@@ -257,20 +258,26 @@ async def test_a_ring_follows_the_scripts_a_lost_script_cache_made_run_again(
 
 
 async def test_a_claim_does_not_queue_behind_the_pipelines_on_the_shared_wire(
-    redis: Redis, bus: LaneBus
+    redis_server: EmbeddedRedis, keys: Keys
 ):
     """A consumer's commits go over its process's shared connection; a claim sent behind a
     large one would wait for all of it. Here a pop that blocks holds the shared connection,
-    and a claim sent after it still comes back first."""
-    if wires.of(redis) is None:
-        pytest.skip("redis-py's pool gives every pipeline a connection of its own")
-    await bus.publish(Stage.ROUTE, [("c", env("x"))])
-    held = asyncio.create_task(
-        wires.send(redis, lambda pipe: pipe.blpop(["nothing-yet"], timeout=30))
-    )
-    await asyncio.sleep(0.1)  # the pop is on the shared connection, blocking it
-    claim = await bus.claim_and(Stage.ROUTE, 1, 10)
-    assert [lane.lane for lane in claim.lanes] == ["c"]
-    assert not held.done()
-    await redis.lpush("nothing-yet", "1")  # let the pop go (a command of its own: the pool)
-    assert list((await held)[0]) == [b"nothing-yet", b"1"]
+    and a claim sent after it still comes back first. (Over redis-py's pool every pipeline
+    has a connection of its own: the services' transport is the one in question.)"""
+    redis = Redis.from_url(redis_server.url)
+    assert wires.attach(redis) is not None
+    bus = LaneBus(redis, keys)
+    try:
+        await bus.publish(Stage.ROUTE, [("c", env("x"))])
+        held = asyncio.create_task(
+            wires.send(redis, lambda pipe: pipe.blpop(["nothing-yet"], timeout=30))
+        )
+        await asyncio.sleep(0.1)  # the pop is on the shared connection, blocking it
+        claim = await bus.claim_and(Stage.ROUTE, 1, 10)
+        assert [lane.lane for lane in claim.lanes] == ["c"]
+        assert not held.done()
+        await redis.lpush("nothing-yet", "1")  # let the pop go (a command: the pool's)
+        assert list((await held)[0]) == [b"nothing-yet", b"1"]
+    finally:
+        await wires.detach(redis)
+        await redis.aclose()
