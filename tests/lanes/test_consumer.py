@@ -11,7 +11,7 @@ from clawbus.embedded import EmbeddedRedis
 from common import wire as wires
 from common.bus import ClaimedLane, Entry, LaneBus
 from common.bus.writer import Emit
-from common.consumer import ConsumerOptions, LaneConsumer
+from common.consumer import CLAIMS_AHEAD, ConsumerOptions, LaneConsumer
 from common.envelope import Envelope, decode
 from common.errors import PermanentError, RetryableError
 from common.keys import Keys, Stage
@@ -253,3 +253,52 @@ async def test_a_consumer_full_to_its_concurrency_wakes_a_peer_for_the_lanes_it_
         await asyncio.gather(*tasks)
         await wires.detach(client)
         await client.aclose()
+
+
+async def test_while_claims_come_back_full_the_next_is_sent_before_the_last_returns(
+    bus: LaneBus,
+):
+    """A backlog larger than one claim's bound: the consumer keeps a second claim in
+    flight instead of waiting a round trip between the work of one and the next, never
+    more than ``CLAIMS_AHEAD``, and every lane's entries still arrive in order."""
+    in_flight = most = 0
+    claim_and = bus.claim_and
+
+    async def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await claim_and(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    bus.claim_and = spy  # type: ignore[method-assign]
+    seen: dict[str, list[int]] = {}
+    done = asyncio.Event()
+
+    async def handler(lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
+        for entry in entries:
+            seen.setdefault(lane.lane, []).append(int(entry.envelope.id.split("-")[1]))
+        if sum(map(len, seen.values())) == 60 * 20:
+            done.set()
+        return []
+
+    stop = asyncio.Event()
+    consumer = LaneConsumer(
+        bus, Stage.AGENT, handler, options(concurrency=1000, batch=20), mode="batch"
+    )
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # asleep on the bell, one claim waiting
+        most = in_flight
+        # 1,200 entries, more than one claim takes (its bound is per partition)
+        await bus.publish(
+            Stage.AGENT, [(f"s{i}", env(f"{i}-{j}")) for i in range(60) for j in range(20)]
+        )
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        stop.set()
+        await task
+    assert 2 <= most <= CLAIMS_AHEAD
+    assert all(order == list(range(20)) for order in seen.values()) and len(seen) == 60

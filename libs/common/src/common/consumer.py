@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,7 +21,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from common import metrics
-from common.bus.lanes import ClaimedLane, Entry, LaneBus, StateReads
+from common.bus.lanes import SCRIPT_STRINGS, ClaimedLane, Entry, LaneBus, StateReads
 from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed, Staged
 from common.errors import Fenced, PermanentError, RateLimited, RetryableError
 from common.keys import Stage
@@ -31,6 +32,9 @@ from common.settings import Settings
 log = logging.getLogger("clawbus.consumer")
 
 LANES_FIRST_TURNS = 4
+CLAIMS_AHEAD = 2  # claims in flight at once while they come back full
+
+Claimed = tuple[list[tuple[ClaimedLane, str | None]], bool]
 
 # A handler may hand back its outputs with a precommit (see ``Staged``): a write that goes
 # in the commit's round trip and decides whether those outputs stand and the entries are acked.
@@ -88,6 +92,8 @@ class LaneConsumer:
         self._returned: set[str] = set()
         self._stop = asyncio.Event()
         self._ringing: asyncio.Task[None] | None = None
+        # the most lanes one claim can bring: its script bound, per partition
+        self._per_claim = SCRIPT_STRINGS * bus.keys.partitions
         self._ring_again = False
         # export every series of this stage from the start, so increase() sees the first one
         for counter in (metrics.RETRIES, metrics.DEAD_LETTERS, metrics.FENCED):
@@ -128,49 +134,75 @@ class LaneConsumer:
         backoff = Backoff(0.2, 5.0)
         failures = 0
         sleep = False  # the last claim took every ready lane: wait for the bell first
-        while not stop.is_set():
-            free = self.options.concurrency - len(self.running)
-            if free <= 0:
-                self._freed.clear()
-                await _wait_any(stop, self._freed, within_s=self.options.poll_interval_s)
-                continue
-            try:
-                # Not cancelled at shutdown: a wait ends within the poll interval, and the
-                # lanes it claimed then run (or go back) like any others.
-                claimed, more = await self._claim(
-                    free, self.options.poll_interval_s if sleep else 0
-                )
-                self.consuming = True
-                metrics.REDIS_UP.set(1)
-                failures = 0
-            except (RedisError, OSError) as exc:
-                failures += 1
-                sleep = False
-                self.consuming = False
-                metrics.REDIS_UP.set(0)
-                log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
-                await _wait_any(stop, within_s=backoff.delay(failures))
-                continue
-            for lane, slot in claimed:
-                if slot is not None:
-                    self._slot_of[lane.lane, lane.token] = slot
-                task = asyncio.create_task(self._run_lane(lane, slot))
-                self.running[task] = (lane, slot)
-                task.add_done_callback(self._done)
-            # took all it could, or all one script call hands over: more may be ready
-            filled = more or len(claimed) >= free
-            if claimed and filled:
-                self._ring_peers()
-            # Every ready lane was taken and the bell silenced in the same round trip: the
-            # next claim waits for a publish (or a re-armed lane) to ring again.
-            sleep = not filled
-            if sleep and claimed:
-                # Let the lanes just claimed send their first round trip (a commit, or a
-                # run's reads: a few turns of the loop) before the next claim is built and
-                # sent: that claim only waits, the lanes are what a user waits for. A ring
-                # meanwhile stays on the bell, so the delay loses no wake-up.
-                for _ in range(LANES_FIRST_TURNS):
-                    await asyncio.sleep(0)
+        # Claims in flight, oldest first, each with the lanes it may bring. While claims
+        # come back full, a second is sent before the first returns: a claim's round trip
+        # under load (10-20 ms) can outlast the work it brings (a worker's claim of 128
+        # entries, about 8 ms), and the consumer would wait between the two.
+        ahead: deque[tuple[asyncio.Task[Claimed], int]] = deque()
+        try:
+            while not stop.is_set():
+                held = len(self.running) + sum(want for _, want in ahead)
+                free = min(self.options.concurrency - held, self._per_claim)
+                if not ahead and free <= 0:
+                    self._freed.clear()
+                    await _wait_any(stop, self._freed, within_s=self.options.poll_interval_s)
+                    continue
+                if free > 0 and (not ahead or (len(ahead) < CLAIMS_AHEAD and not sleep)):
+                    # Not cancelled at shutdown: a wait ends within the poll interval, and
+                    # the lanes it claimed then go back like any others not yet started.
+                    wait_s = self.options.poll_interval_s if sleep and not ahead else 0
+                    ahead.append((asyncio.create_task(self._claim(free, wait_s)), free))
+                    if len(ahead) < CLAIMS_AHEAD and not sleep:
+                        continue  # send the second before awaiting the first
+                task, want = ahead.popleft()
+                try:
+                    claimed, more = await task
+                    self.consuming = True
+                    metrics.REDIS_UP.set(1)
+                    failures = 0
+                except (RedisError, OSError) as exc:
+                    failures += 1
+                    sleep = False
+                    self.consuming = False
+                    metrics.REDIS_UP.set(0)
+                    log.warning("claim failed", extra={"stage": self.stage, "error": str(exc)})
+                    await _wait_any(stop, within_s=backoff.delay(failures))
+                    continue
+                self._start(claimed)
+                # took all it could, or all one script call hands over: more may be ready
+                filled = more or len(claimed) >= want
+                if claimed and filled:
+                    self._ring_peers()
+                # Every ready lane was taken and the bell silenced in the same round trip:
+                # the next claim waits for a publish (or a re-armed lane) to ring again.
+                sleep = not filled
+                if sleep and claimed and not ahead:
+                    # Let the lanes just claimed send their first round trip (a commit, or
+                    # a run's reads: a few turns of the loop) before the next claim is
+                    # built and sent: that claim only waits, the lanes are what a user
+                    # waits for. A ring meanwhile stays on the bell, so the delay loses no
+                    # wake-up.
+                    for _ in range(LANES_FIRST_TURNS):
+                        await asyncio.sleep(0)
+        finally:
+            # claims still in flight at shutdown: their lanes go back untouched
+            for task, _ in ahead:
+                with contextlib.suppress(RedisError, OSError, asyncio.CancelledError):
+                    claimed, _ = await task
+                    await self._hand_back(claimed)
+
+    def _start(self, claimed: list[tuple[ClaimedLane, str | None]]) -> None:
+        for lane, slot in claimed:
+            if slot is not None:
+                self._slot_of[lane.lane, lane.token] = slot
+            task = asyncio.create_task(self._run_lane(lane, slot))
+            self.running[task] = (lane, slot)
+            task.add_done_callback(self._done)
+
+    async def _hand_back(self, claimed: list[tuple[ClaimedLane, str | None]]) -> None:
+        self._give_back([slot for _, slot in claimed if slot is not None])
+        for lane, _ in claimed:
+            await self.bus.handback(lane)
 
     def _ring_peers(self) -> None:
         """Wake a peer replica for the ready lanes this claim left, in the background:
