@@ -14,11 +14,11 @@ of their CPU per message).
 
 A blocking command would stall everyone behind it, so blocking pipelines take a connection
 of their own (``Wire.spawn``), and so do a lane bus's claims (they would wait behind its
-commits). A pipeline whose reply does not come within the timeout
-(give or take a tenth of it) closes the connection (replies could no longer be matched)
-and fails every pipeline on it; like redis-py, a pipeline that met a connection error is
-sent again, a few times, on a new connection (the lane scripts are safe to repeat). Only
-plain TCP without TLS is served here; other URLs keep redis-py's pipelines.
+commits). A pipeline whose reply does not come within the timeout (give or take a tenth of
+it) closes the connection (replies could no longer be matched) and fails every pipeline on
+it; like redis-py, a pipeline that met a connection error is sent again, a few times, on a
+new connection (the lane scripts are safe to repeat). Only plain TCP without TLS is served
+here; other URLs keep redis-py's pipelines.
 """
 
 from __future__ import annotations
