@@ -159,13 +159,13 @@ async def test_capped_runs_give_their_slots_back_with_their_last_commit(
     assert released_alone == []  # each with its lane's final commit, no round trip of its own
 
 
-async def test_a_woken_claim_takes_its_slot_in_the_same_round_trip(
+async def test_claimed_lanes_come_with_their_slots_and_never_past_the_cap(
     redis: Redis, keys: Keys, bus: LaneBus
 ):
-    """One message at a time to a sleeping consumer: each lane comes with its slot from the
-    claim's own round trip, no acquire of its own; slots taken for wakes that found no lane
-    go back; the cap holds throughout."""
-    slots = Slots(redis, keys.agent_slots, cap=1, ttl_s=30)
+    """Bursts of three lanes to a sleeping consumer under a cap of two: every lane comes
+    with its slot from the claim's own script, none from an acquire of its own; the cap
+    holds throughout, and every slot goes back."""
+    slots = Slots(redis, keys.agent_slots, cap=2, ttl_s=30)
     separate: list[int] = []
     acquire = slots.acquire
 
@@ -174,34 +174,33 @@ async def test_a_woken_claim_takes_its_slot_in_the_same_round_trip(
         return await acquire(want)
 
     slots.acquire = spy  # type: ignore[method-assign]
-    most, handled = 0, 0
+    most, handled, in_flight = 0, 0, 0
     done = asyncio.Event()
 
     async def handler(lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
-        nonlocal most, handled
-        most = max(most, await slots.in_use())
+        nonlocal most, handled, in_flight
+        in_flight += 1
+        most = max(most, in_flight, await slots.in_use())
+        await asyncio.sleep(0.01)
+        in_flight -= 1
         handled += len(entries)
-        if handled == 5:
+        if handled == 12:
             done.set()
         return []
 
-    async def trickle() -> None:
-        for i in range(5):
+    async def bursts() -> None:
+        for i in range(4):
             await asyncio.sleep(0.15)  # the consumer is asleep on the bell by now
-            await bus.publish(Stage.AGENT, [(f"s{i}", env(f"t{i}"))])
+            await bus.publish(Stage.AGENT, [(f"s{i}.{k}", env(f"t{i}.{k}")) for k in range(3)])
 
     consumer = LaneConsumer(
         bus, Stage.AGENT, handler, options(poll_interval_s=0.3), mode="batch", slots=slots
     )
-    producer = asyncio.create_task(trickle())
+    producer = asyncio.create_task(bursts())
     await run_until(consumer, done)
     await producer
-    assert handled == 5 and most == 1
+    assert handled == 12 and most == 2
     assert separate == []  # every slot came with its claim
-    for _ in range(50):  # and the ones taken by empty wake-ups went back
-        if await slots.in_use() == 0:
-            break
-        await asyncio.sleep(0.05)
     assert await slots.in_use() == 0
 
 

@@ -203,6 +203,30 @@ async def test_slots_never_exceed_the_cap_and_dead_holders_expire(redis: Redis, 
     assert len(await a.acquire(5)) == 1
 
 
+async def test_a_claim_takes_no_more_lanes_than_the_cap_leaves_and_a_slot_for_each(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    """The slots come from the claim's own script: two claimers racing for ten ready lanes
+    under a cap of three take three between them, each lane with a slot named in Redis;
+    with the cap reached a claim takes nothing; a slot given back makes room for one."""
+    a = Slots(redis, keys.agent_slots, cap=3, ttl_s=30)
+    b = Slots(redis, keys.agent_slots, cap=3, ttl_s=30)
+    await bus.publish(Stage.AGENT, [(f"s{i}", env(i)) for i in range(10)])
+    claims = await asyncio.gather(
+        *(bus.claim_and(Stage.AGENT, 4, 10, slots=s.claim()) for s in (a, b, a, b))
+    )
+    lanes = [lane.lane for c in claims for lane in c.lanes]
+    slots = [slot for c in claims for slot in c.slots]
+    assert len(lanes) == 3 and len(set(lanes)) == 3
+    assert sorted(slots) == sorted(m.decode() for m in await redis.zrange(keys.agent_slots, 0, -1))
+    assert min(c.room for c in claims if c.room is not None) == 0
+    assert (await bus.claim_and(Stage.AGENT, 4, 10, slots=b.claim())).lanes == []
+    await a.release(slots[:1])
+    again = await bus.claim_and(Stage.AGENT, 4, 10, slots=b.claim())
+    assert len(again.lanes) == 1 and len(again.slots) == 1 and again.room == 0
+    assert await a.in_use() == 3
+
+
 async def test_scripts_lost_by_a_redis_restart_are_loaded_again(bus: LaneBus, redis: Redis):
     await bus.publish(Stage.ROUTE, [("c", env(1))])
     await redis.script_flush()

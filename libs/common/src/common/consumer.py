@@ -231,40 +231,24 @@ class LaneConsumer:
                 self.stage, free, batch, hush=True, wait_s=wait_s, reads=self.reads
             )
             return [(lane, None) for lane in claim.lanes], claim.more
-        # Ask for no more lanes than the global cap has room for, then take a slot per
-        # lane actually claimed; a lane that lost the race for the last slots goes back.
-        room = self.slots.room
-        if room is None or room < free:
-            room = await self.slots.free()
-        want = min(free, room)
-        if want <= 0:  # the cap is reached: a ring or the poll interval asks again
+        # The claim takes no more lanes than the global cap has room for, and a slot for
+        # each lane it takes, in its own script. Once the cap was reached, the next claim
+        # waits until a look at the slots finds room: a ring or the poll interval asks again.
+        if self.slots.room == 0 and await self.slots.free() == 0:
             if wait_s > 0:
                 await self.bus.wait(self.stage, wait_s)
             return [], False
-        # A claim that waits for a ring mostly wakes to one lane: its slot is taken in the
-        # same round trip, after the claim (none is held while waiting), and given back
-        # if no lane came.
-        ahead = self.slots.acquire_call(1) if wait_s > 0 else None
-        lanes, reply, more = await self.bus.claim_and(
-            self.stage, want, batch, ahead, hush=True, wait_s=wait_s, reads=self.reads
+        claim = await self.bus.claim_and(
+            self.stage,
+            free,
+            batch,
+            hush=True,
+            wait_s=wait_s,
+            reads=self.reads,
+            slots=self.slots.claim(),
         )
-        granted = self.slots.granted(reply) if ahead and isinstance(reply, list) else []
-        spare = granted[len(lanes) :]
-        if spare:
-            self._give_back(spare)
-        if not lanes:
-            return [], more
-        try:
-            if len(granted) < len(lanes):
-                granted += await self.slots.acquire(len(lanes) - len(granted))
-        except BaseException:
-            self._give_back(granted)
-            for lane in lanes:
-                await self.bus.handback(lane)
-            raise
-        for lane in lanes[len(granted) :]:
-            await self.bus.handback(lane)
-        return list(zip(lanes, granted, strict=False)), more
+        self.slots.claimed(claim.room)
+        return list(zip(claim.lanes, claim.slots, strict=True)), claim.more
 
     def _give_back(self, slots: list[str]) -> None:
         """Release slots in the background, several per round trip."""

@@ -1,8 +1,10 @@
 """The global agent-run cap: a sorted-set semaphore with leased slots.
 
-Each slot is a holder id scored by its lease expiry (server clock). A worker takes slots
-before it claims agent lanes, renews them with its lane leases and gives them back when
-a run ends; a dead worker's slots expire with its leases. The cap is exact while holders
+Each slot is a holder id scored by its lease expiry (server clock). A worker's claim of
+agent lanes takes a slot for each lane in the same script (``claim``), so no lane waits
+for its slot and no slot is taken for a lane that did not come; the worker renews them
+with its lane leases and gives them back when a run ends; a dead worker's slots expire
+with its leases. The cap is exact while holders
 renew in time; a holder paused past its lease may briefly coexist with its replacement.
 """
 
@@ -15,7 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from common.bus import scripts
-from common.bus.lanes import ScriptCall
+from common.bus.lanes import SlotClaim
 
 
 class Slots:
@@ -41,13 +43,18 @@ class Slots:
     async def acquire(self, want: int) -> list[str]:
         if want <= 0:
             return []
-        [script, keys, args] = self.acquire_call(want)
-        return self.granted(await script(keys=keys, args=args))
+        reply = await self._acquire(keys=[self.key], args=[self.cap, self.ttl_ms, *self._ids(want)])
+        return self.granted(reply)
 
-    def acquire_call(self, want: int) -> ScriptCall:
-        """The script call that takes up to ``want`` slots, to send in another round trip;
-        its reply goes to ``granted``."""
-        return (self._acquire, [self.key], [self.cap, self.ttl_ms, *self._ids(want)])
+    def claim(self) -> SlotClaim:
+        """What a lane claim needs to take its lanes' slots itself (``LaneBus.claim_and``);
+        its ``room`` then goes to ``claimed``."""
+        return SlotClaim(self.key, self.cap, self.ttl_ms, self._prefix)
+
+    def claimed(self, room: int | None) -> None:
+        """The slots a claim left free, as the hint."""
+        if room is not None:
+            self.room = room
 
     def granted(self, reply: list[Any]) -> list[str]:
         """The slots an acquire's reply granted (and the room it left, as the hint)."""

@@ -114,13 +114,27 @@ class Committed:
     guarded: list[tuple[Any, bool, int | Exception]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class SlotClaim:
+    """A semaphore a claim takes a slot from for each lane it takes (see ``scripts.CLAIM``
+    and ``common.semaphore``): its sorted set, its cap, a slot's lease and the prefix of
+    the holders' names. The set lies outside the partition's slot: one Redis node."""
+
+    key: str
+    cap: int
+    ttl_ms: int
+    prefix: str
+
+
 class Claim(NamedTuple):
-    """What ``LaneBus.claim_and`` took: the lanes, the reply of its extra call, and whether
-    it stopped at ``SCRIPT_STRINGS`` with ready lanes left (claim again at once)."""
+    """What ``LaneBus.claim_and`` took: the lanes; whether it stopped at
+    ``SCRIPT_STRINGS`` with ready lanes left (claim again at once); with a ``SlotClaim``,
+    each lane's slot and the slots left free after the claim."""
 
     lanes: list[ClaimedLane]
-    reply: Any
     more: bool
+    slots: list[str]
+    room: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,11 +440,11 @@ class LaneBus:
         stage: Stage,
         want: int,
         batch: int,
-        also: ScriptCall | None = None,
         *,
         hush: bool = False,
         wait_s: float = 0,
         reads: StateReads | None = None,
+        slots: SlotClaim | None = None,
     ) -> Claim:
         """Take the leases of up to ``want`` ready lanes and read up to ``batch`` entries each.
 
@@ -445,22 +459,26 @@ class LaneBus:
         times out, which makes it a poll). A sleeping consumer then wakes once per ring, to
         the lanes already claimed, instead of waking to claim.
 
-        ``also`` is one more script call for the same round trip, run after the claims; its
-        reply (or the error it met, as an exception object) comes back with the lanes.
         With ``reads``, each lane comes with the state they name (``ClaimedLane.state``).
+        With ``slots``, no more lanes are taken than the semaphore has room for, each with
+        a slot taken in the same script.
 
         A partition's claim stops taking lanes once they brought ``SCRIPT_STRINGS`` entries
         and list items: ``more`` then says ready lanes were left for the next claim.
         """
-        extra_args = (
+        extra_args: list[Any] = (
             [reads.list_prefix, reads.value_prefix, reads.hash_key, reads.writers_key, reads.writer]
             if reads
-            else []
+            else ([""] * 5 if slots else [])
         )
+        if slots:
+            extra_args += [slots.key, slots.cap, slots.ttl_ms]
         parts = self.keys.partitions
         self._rotation = (self._rotation + 1) % parts
         candidates = [(self._rotation + i) % parts for i in range(parts)]
         claimed: list[ClaimedLane] = []
+        taken: list[str] = []
+        room: int | None = None
         bell = self.keys.bell(stage)
 
         def silence(pipe: Pipeline) -> int:
@@ -469,7 +487,6 @@ class LaneBus:
             pipe.delete(bell)
             return 2 if wait_s > 0 else 1
 
-        extra: Any = None
         more = False
         while want > 0 and candidates:
             shares = [want // len(candidates)] * len(candidates)
@@ -488,19 +505,18 @@ class LaneBus:
                         batch,
                         SCRIPT_STRINGS,
                         *extra_args,
+                        *([f"{slots.prefix}:{index}:"] if slots else []),
                     ],
                 )
                 for index, share in tried
             ]
             results = await self._pipeline(
-                calls + ([also] if also is not None else []),
+                calls,
                 head=silence if hush else None,
                 raise_on_error=False,
                 wait_s=wait_s if hush else 0.0,
                 apart=True,
             )
-            if also is not None:
-                extra, also = results.pop(), None
             for result in results:  # raise as before (lanes taken meanwhile expire back)
                 if isinstance(result, Exception):
                     raise result
@@ -510,14 +526,17 @@ class LaneBus:
                 part = self.keys.partition(stage, index)
                 now = int(result[0])
                 table = _table(result[1]) if reads is not None else {}
-                got = [self._claimed(stage, part, now, raw, table) for raw in result[3:]]
+                got = [self._claimed(stage, part, now, raw, table) for raw in result[4:]]
                 claimed += got
                 want -= len(got)
+                if slots:
+                    room = int(result[3])
+                    taken += [f"{slots.prefix}:{index}:{lane.token}" for lane in got]
                 if int(result[2]) == 1:
                     more = True
                 elif len(got) == share:
                     candidates.append(index)
-        return Claim(claimed, extra, more)
+        return Claim(claimed, more, taken, room)
 
     @staticmethod
     def _claimed(

@@ -144,8 +144,8 @@ return out
 )
 
 # ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch, budget[, list_prefix, value_prefix,
-#       hash, writers, writer]
-# Returns {now, table, more, {lane, token, entries, attempts, pending[, list, value]}...}.
+#       hash, writers, writer[, slots, cap, slot_ttl_ms, holder_prefix]]
+# Returns {now, table, more, room, {lane, token, entries, attempts, pending[, list, value]}...}.
 # Once the lanes taken have brought ``budget`` strings (entries and list items), no further
 # lane is taken and ``more`` is 1 if ready lanes were left: Lua interns every string a
 # script handles, and Redis 6.2's Lua hashes a long string by about 32 of its characters,
@@ -165,6 +165,11 @@ return out
 # records it per lane, is the claimer (``writer``) comes back as its length only: the
 # claimer holds it already. Those keys lie outside the partition's slot, so a claim that
 # reads them needs a single Redis node.
+# With ``slots`` (a semaphore's sorted set, see ``common.semaphore``) the claim takes no
+# more lanes than the cap leaves room for, and a slot for each lane it takes, named
+# holder_prefix .. token and leased for slot_ttl_ms: a lane never waits for its slot in a
+# round trip of its own, and no slot is taken for a lane that did not come. ``room`` is the
+# slots left free then (false without ``slots``). Also outside the partition's slot.
 CLAIM = (
     _NOW
     + """
@@ -172,6 +177,7 @@ local ttl = tonumber(ARGV[3])
 local batch = tonumber(ARGV[4])
 local budget = tonumber(ARGV[5])
 local reads = ARGV[6] ~= nil and ARGV[6] ~= ''
+local slots = ARGV[11] ~= nil and ARGV[11] ~= ''
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 0, 100)
 for _, lane in ipairs(expired) do
   redis.call('ZREM', KEYS[2], lane)
@@ -183,15 +189,24 @@ for _, lane in ipairs(expired) do
     redis.call('ZADD', KEYS[1], now_s, lane)
   end
 end
-local out = {now, false, 0}
+local out = {now, false, 0, false}
 local strings = 0
 local looked = {}
 local taken = {}
 -- no more lanes are looked at than the budget lets be taken (each brings an entry): a
 -- claim of 1,000 lanes read 1,000 names to take a few
 local want = tonumber(ARGV[2])
+if slots then
+  redis.call('ZREMRANGEBYSCORE', ARGV[11], '-inf', now_s)
+  local room = math.max(tonumber(ARGV[12]) - redis.call('ZCARD', ARGV[11]), 0)
+  out[4] = room
+  want = math.min(want, room)
+end
 local look = math.min(want, budget)
-local lanes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, look)
+local lanes = {}
+if look > 0 then
+  lanes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, look)
+end
 for _, lane in ipairs(lanes) do
   if strings >= budget then
     out[3] = 1
@@ -253,6 +268,16 @@ if #taken > 0 then
   end
   redis.call('ZADD', KEYS[2], unpack(expiries))
   redis.call('HSET', KEYS[3], unpack(holders))
+  if slots then
+    local leased = string.format('%d', now + tonumber(ARGV[13]))
+    local held = {}
+    for k, got in ipairs(taken) do
+      held[2 * k - 1] = leased
+      held[2 * k] = ARGV[14] .. got[2]
+    end
+    redis.call('ZADD', ARGV[11], unpack(held))
+    out[4] = out[4] - #taken
+  end
 end
 return out
 """
