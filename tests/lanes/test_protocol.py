@@ -189,18 +189,26 @@ async def test_malformed_entries_are_reported_not_lost(bus: LaneBus, redis: Redi
     assert lane.entries[1].envelope is None and "malformed" in (lane.entries[1].error or "")
 
 
-async def test_slots_never_exceed_the_cap_and_dead_holders_expire(redis: Redis, keys: Keys):
-    a = Slots(redis, keys.agent_slots, cap=3, ttl_s=0.3)
-    b = Slots(redis, keys.agent_slots, cap=3, ttl_s=0.3)
-    got = await asyncio.gather(*(s.acquire(2) for s in (a, b, a, b)))
-    assert sum(len(g) for g in got) == 3
-    assert await a.in_use() == 3
-    await asyncio.sleep(0.4)  # nobody renewed: the holders are gone
-    assert await a.in_use() == 0
-    held = await b.acquire(3)
-    assert len(held) == 3 and await b.renew(held) == []
-    await b.release(held[:1])
-    assert len(await a.acquire(5)) == 1
+async def test_slots_of_dead_holders_expire_and_renewed_ones_stay(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    """A slot not renewed within its lease is gone (its worker died) and its room is
+    claimed again; a renewed one stays past its first lease; one given back makes room."""
+    slots = Slots(redis, keys.agent_slots, cap=3, ttl_s=1.0)
+    await bus.publish(Stage.AGENT, [(f"s{i}", env(i)) for i in range(8)])
+    first = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim())
+    assert len(first.slots) == 3 and await slots.in_use() == 3
+    await asyncio.sleep(1.2)  # nobody renewed: the holders are gone
+    assert await slots.in_use() == 0
+    second = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim())
+    assert len(second.slots) == 3
+    await asyncio.sleep(0.6)
+    assert await slots.renew(second.slots) == []
+    await asyncio.sleep(0.6)  # past the claim's lease, within the renewal's
+    assert await slots.in_use() == 3
+    await slots.release(second.slots[:1])
+    third = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim())
+    assert len(third.lanes) == 1 and third.room == 0
 
 
 async def test_a_claim_takes_no_more_lanes_than_the_cap_leaves_and_a_slot_for_each(

@@ -4,14 +4,13 @@ Each slot is a holder id scored by its lease expiry (server clock). A worker's c
 agent lanes takes a slot for each lane in the same script (``claim``), so no lane waits
 for its slot and no slot is taken for a lane that did not come; the worker renews them
 with its lane leases and gives them back when a run ends; a dead worker's slots expire
-with its leases. The cap is exact while holders
-renew in time; a holder paused past its lease may briefly coexist with its replacement.
+with its leases. The cap is exact while holders renew in time; a holder paused past its
+lease may briefly coexist with its replacement.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -26,25 +25,12 @@ class Slots:
         self.key = key
         self.cap = cap
         self.ttl_ms = int(ttl_s * 1000)
-        self._prefix = uuid.uuid4().hex[:12]
-        self._n = 0
-        self._acquire = redis.register_script(scripts.SLOTS_ACQUIRE)
+        self._prefix = uuid.uuid4().hex[:12]  # of this holder's slots' names
         self._renew = redis.register_script(scripts.SLOTS_RENEW)
         self._in_use = redis.register_script(scripts.SLOTS_IN_USE)
-        # Slots left free after this holder's last acquire: a hint that spares a round
-        # trip per claim while the cap is far away (a stale hint costs a hand-back).
+        # Slots left free after this holder's last claim, counting those it gave back
+        # since: once it is 0, a look at the slots comes before the next claim.
         self.room: int | None = None
-
-    def _ids(self, n: int) -> list[str]:
-        ids = [f"{self._prefix}:{self._n + i}" for i in range(n)]
-        self._n += n
-        return ids
-
-    async def acquire(self, want: int) -> list[str]:
-        if want <= 0:
-            return []
-        reply = await self._acquire(keys=[self.key], args=[self.cap, self.ttl_ms, *self._ids(want)])
-        return self.granted(reply)
 
     def claim(self) -> SlotClaim:
         """What a lane claim needs to take its lanes' slots itself (``LaneBus.claim_and``);
@@ -55,11 +41,6 @@ class Slots:
         """The slots a claim left free, as the hint."""
         if room is not None:
             self.room = room
-
-    def granted(self, reply: list[Any]) -> list[str]:
-        """The slots an acquire's reply granted (and the room it left, as the hint)."""
-        self.room = int(reply[0])
-        return [g.decode() if isinstance(g, bytes) else str(g) for g in reply[1:]]
 
     async def release(self, ids: list[str]) -> None:
         if ids:

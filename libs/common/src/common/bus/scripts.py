@@ -432,26 +432,7 @@ return lane
 """
 )
 
-# Global semaphore. KEYS: slots zset. ARGV: cap, ttl_ms, holder ids...
-# Drops expired holders, grants as many of the given holders as fit.
-# Returns {slots still free, granted ids...}.
-SLOTS_ACQUIRE = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
-local out = {0}
-for i = 3, #ARGV do
-  if free <= 0 then break end
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
-  table.insert(out, ARGV[i])
-  free = free - 1
-end
-out[1] = math.max(free, 0)
-return out
-"""
-)
-
+# The global semaphore (see ``common.semaphore``); its slots are taken by CLAIM.
 # KEYS: slots zset. Returns the number of live holders.
 SLOTS_IN_USE = (
     _NOW
