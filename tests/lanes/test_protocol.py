@@ -196,18 +196,18 @@ async def test_slots_of_dead_holders_expire_and_renewed_ones_stay(
     claimed again; a renewed one stays past its first lease; one given back makes room."""
     slots = Slots(redis, keys.agent_slots, cap=3, ttl_s=1.0)
     await bus.publish(Stage.AGENT, [(f"s{i}", env(i)) for i in range(8)])
-    first = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim())
+    first = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim)
     assert len(first.slots) == 3 and await slots.in_use() == 3
     await asyncio.sleep(1.2)  # nobody renewed: the holders are gone
     assert await slots.in_use() == 0
-    second = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim())
+    second = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim)
     assert len(second.slots) == 3
     await asyncio.sleep(0.6)
     assert await slots.renew(second.slots) == []
     await asyncio.sleep(0.6)  # past the claim's lease, within the renewal's
     assert await slots.in_use() == 3
     await slots.release(second.slots[:1])
-    third = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim())
+    third = await bus.claim_and(Stage.AGENT, 5, 10, slots=slots.claim)
     assert len(third.lanes) == 1 and third.room == 0
 
 
@@ -221,16 +221,16 @@ async def test_a_claim_takes_no_more_lanes_than_the_cap_leaves_and_a_slot_for_ea
     b = Slots(redis, keys.agent_slots, cap=3, ttl_s=30)
     await bus.publish(Stage.AGENT, [(f"s{i}", env(i)) for i in range(10)])
     claims = await asyncio.gather(
-        *(bus.claim_and(Stage.AGENT, 4, 10, slots=s.claim()) for s in (a, b, a, b))
+        *(bus.claim_and(Stage.AGENT, 4, 10, slots=s.claim) for s in (a, b, a, b))
     )
     lanes = [lane.lane for c in claims for lane in c.lanes]
     slots = [slot for c in claims for slot in c.slots]
     assert len(lanes) == 3 and len(set(lanes)) == 3
     assert sorted(slots) == sorted(m.decode() for m in await redis.zrange(keys.agent_slots, 0, -1))
     assert min(c.room for c in claims if c.room is not None) == 0
-    assert (await bus.claim_and(Stage.AGENT, 4, 10, slots=b.claim())).lanes == []
+    assert (await bus.claim_and(Stage.AGENT, 4, 10, slots=b.claim)).lanes == []
     await a.release(slots[:1])
-    again = await bus.claim_and(Stage.AGENT, 4, 10, slots=b.claim())
+    again = await bus.claim_and(Stage.AGENT, 4, 10, slots=b.claim)
     assert len(again.lanes) == 1 and len(again.slots) == 1 and again.room == 0
     assert await a.in_use() == 3
 

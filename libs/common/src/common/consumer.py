@@ -224,30 +224,29 @@ class LaneConsumer:
     async def _claim(
         self, free: int, wait_s: float
     ) -> tuple[list[tuple[ClaimedLane, str | None]], bool]:
-        """Lanes claimed (each with its global slot, if any), and whether more are ready."""
-        batch = self.options.batch
-        if self.slots is None:
-            claim = await self.bus.claim_and(
-                self.stage, free, batch, hush=True, wait_s=wait_s, reads=self.reads
-            )
-            return [(lane, None) for lane in claim.lanes], claim.more
-        # The claim takes no more lanes than the global cap has room for, and a slot for
-        # each lane it takes, in its own script. Once the cap was reached, the next claim
-        # waits until a look at the slots finds room: a ring or the poll interval asks again.
-        if self.slots.room == 0 and await self.slots.free() == 0:
+        """Lanes claimed (each with its global slot, if any), and whether more are ready.
+
+        With the global cap, the claim takes no more lanes than it has room for, and a
+        slot for each lane it takes, in its own script. Once the cap was reached, the next
+        claim waits until a look at the slots finds room: a ring or the poll interval asks
+        again."""
+        slots = self.slots
+        if slots is not None and slots.room == 0 and await slots.free() == 0:
             if wait_s > 0:
                 await self.bus.wait(self.stage, wait_s)
             return [], False
         claim = await self.bus.claim_and(
             self.stage,
             free,
-            batch,
+            self.options.batch,
             hush=True,
             wait_s=wait_s,
             reads=self.reads,
-            slots=self.slots.claim(),
+            slots=slots.claim if slots is not None else None,
         )
-        self.slots.claimed(claim.room)
+        if slots is None:
+            return [(lane, None) for lane in claim.lanes], claim.more
+        slots.claimed(claim.room)
         return list(zip(claim.lanes, claim.slots, strict=True)), claim.more
 
     def _give_back(self, slots: list[str]) -> None:

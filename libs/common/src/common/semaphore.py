@@ -25,17 +25,14 @@ class Slots:
         self.key = key
         self.cap = cap
         self.ttl_ms = int(ttl_s * 1000)
-        self._prefix = uuid.uuid4().hex[:12]  # of this holder's slots' names
+        # what a lane claim needs to take its lanes' slots itself (``LaneBus.claim_and``);
+        # its ``room`` then goes to ``claimed``. The prefix names this holder's slots.
+        self.claim = SlotClaim(key, cap, self.ttl_ms, uuid.uuid4().hex[:12])
         self._renew = redis.register_script(scripts.SLOTS_RENEW)
         self._in_use = redis.register_script(scripts.SLOTS_IN_USE)
         # Slots left free after this holder's last claim, counting those it gave back
         # since: once it is 0, a look at the slots comes before the next claim.
         self.room: int | None = None
-
-    def claim(self) -> SlotClaim:
-        """What a lane claim needs to take its lanes' slots itself (``LaneBus.claim_and``);
-        its ``room`` then goes to ``claimed``."""
-        return SlotClaim(self.key, self.cap, self.ttl_ms, self._prefix)
 
     def claimed(self, room: int | None) -> None:
         """The slots a claim left free, as the hint."""
