@@ -178,6 +178,33 @@ async def test_a_drained_lane_leaves_no_stream_behind(bus: LaneBus, redis: Redis
     assert not await redis.exists(stream)
     stats = await bus.stats(Stage.ROUTE)
     assert (stats.backlog, stats.ready, stats.active) == (0, 0, 0)
+    part = keys.lane_partition(Stage.ROUTE, "c")
+    assert await redis.zscore(part.oldest, "c") is None
+    assert await redis.hget(part.holders, "c") is None
+
+
+async def test_a_lane_released_with_entries_left_keeps_them_however_its_ids_are_given(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    # A drained lane is deleted whole: only one that holds exactly the entries acked.
+    await bus.publish(Stage.ROUTE, [("c", env(i)) for i in range(1, 4)])
+    [lane] = await bus.claim(Stage.ROUTE, 1, 2)
+    assert await bus.finish(lane, [e.id for e in lane.entries]) is True
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert ids(lane) == ["m3"]
+    await bus.publish(Stage.ROUTE, [("c", env(4))])  # arrives while the lane is held
+    assert await bus.finish(lane, [e.id for e in lane.entries]) is True
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert ids(lane) == ["m4"]
+    await bus.publish(Stage.ROUTE, [("c", env(5))])
+    # an id given twice counts once: as many ids as entries is not a drained lane here
+    assert await bus.finish(lane, [lane.entries[0].id] * 2) is True
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert ids(lane) == ["m5"]
+    assert (await bus.stats(Stage.ROUTE)).backlog == 1
+    assert await bus.finish(lane, [e.id for e in lane.entries]) is False
+    assert not await redis.exists(keys.lane_partition(Stage.ROUTE, "c").lane_stream("c"))
+    assert (await bus.stats(Stage.ROUTE)).backlog == 0
 
 
 async def test_malformed_entries_are_reported_not_lost(bus: LaneBus, redis: Redis, keys: Keys):

@@ -605,7 +605,7 @@ class LaneBus:
             int(release),
             self.lease_ttl_ms,
             int(drop),
-            *ids,
+            *dict.fromkeys(ids),  # distinct: a lane with as many entries as ids is drained
         ]
         if guard is None:
             return (self._finish, part.keys, args)

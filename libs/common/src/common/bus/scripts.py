@@ -289,6 +289,13 @@ local stream = ARGV[1] .. ARGV[2]
 """
 
 _ACK = """
+local function forget(ids)
+  -- attempts are charged only on failures: with none anywhere in the partition, no id
+  -- has a count to clear
+  if redis.call('HLEN', KEYS[5]) > 0 then
+    for _, id in ipairs(ids) do redis.call('HDEL', KEYS[5], ARGV[2] .. '|' .. id) end
+  end
+end
 local function ack(ids)
   if #ids == 0 then return 0 end
   -- A write that memory pressure refuses, before anything is acked: a server out of memory
@@ -297,11 +304,7 @@ local function ack(ids)
   local n = redis.call('XACK', stream, 'g', unpack(ids))
   if n < #ids then redis.call('INCRBY', KEYS[6], #ids - n) end
   redis.call('XDEL', stream, unpack(ids))
-  -- attempts are charged only on failures: with none anywhere in the partition, no id
-  -- has a count to clear
-  if redis.call('HLEN', KEYS[5]) > 0 then
-    for _, id in ipairs(ids) do redis.call('HDEL', KEYS[5], ARGV[2] .. '|' .. id) end
-  end
+  forget(ids)
   return n
 end
 local function head_ms()
@@ -331,13 +334,28 @@ end
 # (returns {2}) or deletes the drained lane (returns {1}); else renews the lease. With drop
 # (and a guard) the guard key is deleted once the ids are acked: a record needed only as
 # long as its entries could be handed over again.
+# The ids are distinct entries the holder read from the lane under this lease, so a lane
+# released with as many entries as ids holds those entries only: it is deleted whole,
+# without acking and deleting them one by one first and reading its head (three writes
+# and a read fewer for every lane that drains, most of them at a moderate rate).
 FINISH = (
     _NOW
     + _CHECK
     + _GUARD
     + _ACK
     + """
-ack({unpack(ARGV, 7, argc)})
+local ids = {unpack(ARGV, 7, argc)}
+if ARGV[4] == '1' and #ids > 0 and redis.call('XLEN', stream) == #ids then
+  redis.call('DECRBY', KEYS[6], #ids)
+  forget(ids)
+  if ARGV[6] == '1' and KEYS[9] then redis.call('DEL', KEYS[9]) end
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  redis.call('ZREM', KEYS[7], ARGV[2])
+  redis.call('DEL', stream)
+  return {1}
+end
+ack(ids)
 if ARGV[6] == '1' and KEYS[9] then redis.call('DEL', KEYS[9]) end
 if ARGV[4] == '1' then return {release(now_s)} end
 head_ms()
