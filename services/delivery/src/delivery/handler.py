@@ -44,6 +44,11 @@ class DeliverHandler:
         self.keys = keys
         self.config = config
         self.channels = channels
+        # which channels send in the commit's round trip, decided once: a runtime
+        # protocol check walks the protocol's members on every call
+        self.receipting: dict[str, ReceiptingChannel] = {
+            name: ch for name, ch in channels.items() if isinstance(ch, ReceiptingChannel)
+        }
         self.batch = Coalescer(redis)  # receipts of lanes sending at once share round trips
 
     async def __call__(self, lane: ClaimedLane, entry: Entry) -> list[Emit] | Staged:
@@ -63,8 +68,8 @@ class DeliverHandler:
         if msg.action == "typing":
             await self._send(channel, msg)
             return []
-        if msg.action == "send" and isinstance(channel, ReceiptingChannel):
-            return self._staged_send(env, msg, channel)
+        if msg.action == "send" and (receipting := self.receipting.get(msg.destination.channel)):
+            return self._staged_send(env, msg, receipting)
         outbound_id = msg.id
 
         def check(pipe: Pipeline) -> None:
