@@ -133,3 +133,23 @@ def test_sessions_with_empty_histories_count_against_the_bound() -> None:
         held.remember([write])
     assert held.get("s49", 0) == []
     assert held.get("s0", 0) is None  # pushed out, as any kept list would be
+
+
+def test_an_item_is_written_without_its_defaults_and_read_back_whole() -> None:
+    tool = ModelMessage(
+        role="assistant",
+        content=[ContentBlock(type="tool_use", id="t1", name="clock", input={})],
+    )
+    items = [
+        HistoryItem.turn("run1", 1, [said("user", "what time is it"), tool]),
+        HistoryItem.summary("run2", 2, "they asked the time"),
+    ]
+    write = HistoryWrite("h", summary=items[1], append=[items[0]])
+    summary, [written] = write.encoded()
+    assert summary is not None
+    # a text block leaves out its eight empty fields, a turn its kind
+    assert b"tool_use_id" not in written and b"data_b64" not in written
+    assert b'"kind"' not in written and b'"kind":"summary"' in summary
+    assert b'"input":{}' in written  # a value given, though empty, stays
+    assert len(written) < len(items[0].model_dump_json())
+    assert [HistoryItem.model_validate_json(d) for d in (written, summary)] == items

@@ -29,6 +29,9 @@ def estimate_tokens(messages: list[ModelMessage]) -> int:
 
 
 class HistoryItem(BaseModel):
+    """One item of the list, written without the fields at their defaults (a text block
+    would otherwise carry eight empty ones: about 130 bytes)."""
+
     kind: Literal["turn", "summary"] = "turn"
     run: str = ""
     ms: int = 0
@@ -46,6 +49,10 @@ class HistoryItem(BaseModel):
         return cls(
             kind="summary", run=run, ms=ms, tokens=len(text) // CHARS_PER_TOKEN + 1, text=text
         )
+
+    def encode(self) -> bytes:
+        """The item as written to the list."""
+        return self.model_dump_json(exclude_defaults=True).encode()
 
 
 def _without_images(message: ModelMessage) -> ModelMessage:
@@ -248,8 +255,8 @@ class HistoryWrite:
     def encoded(self) -> tuple[bytes | None, list[bytes]]:
         """The summary and the appended turns as written (encoded once)."""
         if self._encoded is None:
-            summary = self.summary.model_dump_json().encode() if self.summary else None
-            self._encoded = (summary, [i.model_dump_json().encode() for i in self.append])
+            summary = self.summary.encode() if self.summary else None
+            self._encoded = (summary, [i.encode() for i in self.append])
         return self._encoded
 
 
