@@ -2,17 +2,18 @@
 
     uv run python bench/stages.py [--rate 500] [--messages 5000] [--conversations 1000]
 
-Starts a private Redis (the same server the pipeline benchmark picks) and the five
-services as separate processes, warms them up at full speed (so histories and caches are
-as they are in the pipeline benchmark's latency run), then publishes ``--messages`` at
-``--rate`` and prints: latency from publish to the web chat's event stream; per stage, how
-long entries waited in their lane before a handler took them and how long a handler held
-its lane (from the services' own histograms; quantiles are the histogram bucket they fall
-in); the agent run itself; CPU and context switches per message by process; and Redis's
-commands per message with the ones that cost it most; and what the key space holds at the
-end, by kind of key. With ``--conversations`` at least
-``--messages`` and ``--rate 0`` every run has a lane of one message at full speed: the
-cost of the work itself, with no idle moments between messages. The last line is JSON.
+Starts a private Redis (the same server the pipeline benchmark picks) and the five services
+as separate processes, warms them up at full speed (so histories and caches are as they are
+in the pipeline benchmark's latency run), then publishes ``--messages`` at ``--rate`` and
+prints: latency from publish to the web chat's event stream; per stage, how long entries
+waited in their lane before a handler took them and how long a handler held its lane (from
+the services' own histograms; quantiles are the histogram bucket they fall in), and how
+many entries a claimed lane brought on average (for the worker, the messages an agent run
+takes at once); the agent run itself; CPU and context switches per message by process; and
+Redis's commands per message with the ones that cost it most; and what the key space holds
+at the end, by kind of key. With ``--conversations`` at least ``--messages`` and ``--rate
+0`` every run has a lane of one message at full speed: the cost of the work itself, with no
+idle moments between messages. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def histogram(before: Samples, after: Samples, name: str, short: str) -> dict[st
     count = buckets[-1][1] if buckets else 0.0
     if not count:
         return {}
-    out = {"mean_ms": delta.get(-1.0, 0.0) / count * 1000}
+    out = {"count": count, "mean_ms": delta.get(-1.0, 0.0) / count * 1000}
     for q in (0.5, 0.99):
         out[f"p{round(q * 100)}_ms"] = next(le for le, n in buckets if n >= q * count) * 1000
     return out
@@ -171,6 +172,10 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                 f[f"{stage}_{short}_{k}"] = v
     for k, v in histogram(before, after, "worker", "run").items():
         f[f"agent_run_{k}"] = v
+    for stage in STAGE_OF.values():
+        # a handler holds its lane once per claim: entries per claimed lane, by stage
+        if f.get(f"{stage}_handler_count"):
+            f[f"{stage}_entries_per_lane"] = f[f"{stage}_wait_count"] / f[f"{stage}_handler_count"]
     for name in pids:
         f[f"cpu_us_per_msg_{name}"] = cpu[name]
         f[f"voluntary_switches_per_msg_{name}"] = (after_ctx[name][0] - ctx[name][0]) / n
@@ -180,16 +185,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms",
         flush=True,
     )
-    for stage in (*STAGE_OF.values(), "agent_run"):
-        for short in ("wait", "handler") if stage != "agent_run" else ("",):
-            key = f"{stage}_{short}_" if short else f"{stage}_"
-            if f.get(key + "mean_ms") is None:
-                continue
-            print(
-                f"  {stage} {short or 'itself'}: mean {f[key + 'mean_ms']:.2f} ms, "
-                f"p50 <= {f[key + 'p50_ms']:g} ms, p99 <= {f[key + 'p99_ms']:g} ms",
-                flush=True,
-            )
+    print_stages(f)
     for name in pids:
         print(
             f"  {name}: {cpu[name]:.0f} us of CPU, "
@@ -207,6 +203,26 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         )
     f |= report_keyspace(kept, args.warm + n)
     return f
+
+
+def print_stages(f: dict[str, float]) -> None:
+    """Each stage's waits and handler times, and how many entries its lanes brought."""
+    for stage in (*STAGE_OF.values(), "agent_run"):
+        for short in ("wait", "handler") if stage != "agent_run" else ("",):
+            key = f"{stage}_{short}_" if short else f"{stage}_"
+            if f.get(key + "mean_ms") is None:
+                continue
+            print(
+                f"  {stage} {short or 'itself'}: mean {f[key + 'mean_ms']:.2f} ms, "
+                f"p50 <= {f[key + 'p50_ms']:g} ms, p99 <= {f[key + 'p99_ms']:g} ms",
+                flush=True,
+            )
+        if f.get(f"{stage}_entries_per_lane"):
+            print(
+                f"  {stage}: {f[f'{stage}_entries_per_lane']:.2f} entries per claimed lane "
+                f"({f[f'{stage}_handler_count']:.0f} lanes handled)",
+                flush=True,
+            )
 
 
 def report_keyspace(kept: dict[str, tuple[int, int]], messages: int) -> dict[str, float]:
