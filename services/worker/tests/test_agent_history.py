@@ -23,6 +23,15 @@ async def test_turns_are_kept_and_shown_to_the_model(harness, fake_anthropic):
     assert [len(t.messages) for t in await harness.history()] == [2, 2]
 
 
+async def test_a_session_keeps_where_it_answers_without_its_unset_fields(harness, fake_anthropic):
+    fake_anthropic.push(reply(text("Hello.")))
+    await harness.say("hi")
+    await harness.step()
+    raw = await harness.redis.get(harness.keys.session_reply("assistant|web:room"))
+    assert raw == b'{"channel":"web","chat_id":"room"}'
+    assert Destination.model_validate_json(raw) == Destination(channel="web", chat_id="room")
+
+
 async def test_silent_inputs_go_into_history_without_a_model_call(harness, fake_anthropic):
     await harness.say("(chatter between humans)", silent=True)
     await harness.publish(

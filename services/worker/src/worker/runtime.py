@@ -157,7 +157,9 @@ class AgentRuntime:
         ops.append(write)
         if not is_agent(turn.reply_to):
             key = self.keys.session_reply(turn.session)
-            ops.append(SetKey(key, turn.reply_to.model_dump_json(), ex=SESSION_REPLY_TTL_S))
+            # without its unset fields, as history items are: the reader fills them in
+            home = turn.reply_to.model_dump_json(exclude_defaults=True)
+            ops.append(SetKey(key, home, ex=SESSION_REPLY_TTL_S))
         return write
 
     @staticmethod
