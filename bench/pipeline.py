@@ -46,6 +46,20 @@ PAD = "x" * 160
 SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
+def bench_message(chat: str, message_id: str) -> InboundMessage:
+    """A web chat message as the benchmarks send it: its text starts with the time it was
+    made (nanoseconds), which the reply echoes, and is padded to a chat message's size."""
+    return InboundMessage(
+        channel="web",
+        chat_id=chat,
+        message_id=message_id,
+        sender=Sender(id="bench"),
+        text=f"{time.time_ns()} {PAD}",
+        sent_ms=now_ms(),
+        is_dm=True,
+    )
+
+
 class Pace:
     """Sends message ``i`` at ``i / rate`` seconds from the start (a steady rate however
     long each send takes); no pacing without a rate."""
@@ -291,16 +305,7 @@ class Clawbus:
             await pace.until(start)
             items = []
             for i in range(start, min(n, start + batch)):
-                conv = f"b{i % conversations}"
-                msg = InboundMessage(
-                    channel="web",
-                    chat_id=conv,
-                    message_id=f"{run}-{i}",
-                    sender=Sender(id="bench"),
-                    text=f"{time.time_ns()} {PAD}",
-                    sent_ms=now_ms(),
-                    is_dm=True,
-                )
+                msg = bench_message(f"b{i % conversations}", f"{run}-{i}")
                 env = Envelope(
                     id=msg.message_id,
                     kind="inbound",

@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from pipeline import PAD, redis_server
+from pipeline import bench_message, redis_server
 from redis.asyncio import Redis
 
 from clawbus.embedded import EmbeddedRedis
@@ -38,7 +38,7 @@ from common.bus.writer import Staged
 from common.config import load_config
 from common.envelope import Envelope, decode, now_ms, payload_of
 from common.keys import Keys, Stage
-from common.messages import AgentInput, InboundMessage, Sender
+from common.messages import AgentInput
 from worker.agents import AgentDirectory
 from worker.handler import AgentHandler
 from worker.journal import Journal
@@ -49,20 +49,11 @@ from worker.settings import WorkerSettings
 
 def entry_bytes(session: int, turn: int, i: int, run: str) -> tuple[str, bytes]:
     """An agent lane entry as the router writes it for a web chat message."""
-    chat = f"b{session}"
-    msg = InboundMessage(
-        channel="web",
-        chat_id=chat,
-        message_id=f"{run}-{session}-{turn}-{i}",
-        sender=Sender(id="bench"),
-        text=f"{time.time_ns()} {PAD}",
-        sent_ms=now_ms(),
-        is_dm=True,
-    )
+    msg = bench_message(f"b{session}", f"{run}-{session}-{turn}-{i}")
     inp = AgentInput(
         kind="message",
         agent="assistant",
-        session=f"assistant|web:{chat}",
+        session=f"assistant|web:b{session}",
         reply_to=msg.destination(),
         message=msg,
     )
