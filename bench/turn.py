@@ -10,10 +10,11 @@ taken as standing, on uvloop with the collector tuned as a service tunes it. Ses
 their turns in rotation, as lanes do under load, so each turn finds its session's history
 one turn longer. Nothing goes to Redis in a turn; a private Redis stands by for the clients
 the runtime holds. With no lane round trips, no waits and no other process between a run's
-steps, the figure moves less from run to run than the services' own (about a tenth here,
-against a quarter for the worker's CPU per message in ``bench/stages.py``), and it is the
-agent turn's cost alone: the services add the event loop, the lanes and the wake-ups.
-Prints CPU per run and per message for each count of inputs, the last line one JSON object.
+steps, the figure moves less from run to run than the services' own (about a tenth here in
+a quiet moment, against a quarter for the worker's CPU per message in ``bench/stages.py``),
+and it is the agent turn's cost alone: the services add the event loop, the lanes and the
+wake-ups. Prints CPU per run and per message for each count of inputs, the last line one
+JSON object.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ async def measure(redis: Redis, args: argparse.Namespace, inputs: int) -> dict[s
                 lane = ClaimedLane(
                     Stage.AGENT, part, f"assistant|web:b{s}", str(runs + 1), entries, now_ms()
                 )
-                # a history this process wrote last: the claim brings its length
-                lane.state = LaneState(None, lengths[s], None, {})
+                # a history this process wrote last comes as its length; a new session's,
+                # written by no one yet, as the empty list
+                lane.state = LaneState(None if lengths[s] else [], lengths[s], None, {})
                 out = await handler(lane, entries)
                 assert isinstance(out, Staged) and out.precommit.landed is not None
                 out.precommit.landed(None)  # the record stood: the history is kept
