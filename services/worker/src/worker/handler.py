@@ -8,7 +8,6 @@ busy answers from the API (429/529) make the lane wait without spending attempts
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -107,7 +106,7 @@ class AgentHandler:
     async def _think(self, turn: Turn, reads: RunReads) -> tuple[Outcome, str]:
         try:
             deadline = time.monotonic() + self.timeout_s
-            async with asyncio.timeout(self.timeout_s):  # no extra task per run
+            async with self.runtime.timers.expiry(deadline):  # no loop timer per run
                 outcome = await self.runtime.run(turn, deadline=deadline, reads=reads)
         except TimeoutError:
             return self.runtime.stopped(turn, TIMEOUT_TEXT, keep_inputs=True), "timeout"

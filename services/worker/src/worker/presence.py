@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from redis.exceptions import RedisError
 
@@ -18,16 +19,24 @@ from common.bus import LaneBus
 from common.keys import Stage
 from common.messages import OutboundMessage
 from worker import emits
+from worker.timers import CoarseTimers
 from worker.turn import Turn, is_agent
 
 log = logging.getLogger("clawbus.worker")
 
 
 class Presence:
-    def __init__(self, bus: LaneBus, interval_s: float, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        bus: LaneBus,
+        interval_s: float,
+        delay_s: float = 0.0,
+        timers: CoarseTimers | None = None,
+    ) -> None:
         self.bus = bus
         self.interval_s = interval_s
         self.delay_s = delay_s
+        self.timers = timers or CoarseTimers()
 
     def typing(self, turn: Turn) -> _Typing:
         """``async with``: typing shows while the block runs, from ``delay_s`` on."""
@@ -56,24 +65,33 @@ class Presence:
 class _Typing:
     """The typing indicator of one run. A stop flag, not task.cancel(): a cancel that lands
     inside a Redis call can be swallowed by the client, which would leave the loop running.
-    Most runs end before the delay: they cost a timer, not a task (nor a flag)."""
+    Most runs end before the delay: they cost a coarse timer (a tick late at most), not a
+    task (nor a flag); with no delay, typing starts at the run's first wait."""
 
-    __slots__ = ("presence", "stop", "task", "timer", "turn")
+    __slots__ = ("key", "presence", "soon", "stop", "task", "turn")
 
     def __init__(self, presence: Presence, turn: Turn) -> None:
         self.presence = presence
         self.turn = turn
-        self.timer: asyncio.TimerHandle | None = None
+        self.key: int | None = None
+        self.soon: asyncio.Handle | None = None
         self.stop: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> None:
-        if not is_agent(self.turn.reply_to):
-            self.timer = asyncio.get_running_loop().call_later(self.presence.delay_s, self._start)
+        if is_agent(self.turn.reply_to):
+            return
+        delay = self.presence.delay_s
+        if delay > 0:
+            self.key = self.presence.timers.add(time.monotonic() + delay, self._start)
+        else:
+            self.soon = asyncio.get_running_loop().call_soon(self._start)
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        if self.key is not None:
+            self.presence.timers.cancel(self.key)
+        if self.soon is not None:
+            self.soon.cancel()
         if self.task is not None:
             assert self.stop is not None
             self.stop.set()

@@ -33,6 +33,7 @@ from worker.presence import Presence
 from worker.prompt import context_system, describe, render_inputs, stable_system
 from worker.providers import Providers
 from worker.reads import RunReads, read_run
+from worker.timers import CoarseTimers
 from worker.tools import default_toolbox
 from worker.turn import Turn, is_agent
 
@@ -65,7 +66,8 @@ class AgentRuntime:
         self.histories = HistoryStore(cache_items=history_cache_items)
         self.held = HistoryHeld(history_cache_items)
         self.meter = CostMeter(redis, keys)
-        self.presence = Presence(bus, typing_interval_s, typing_delay_s)
+        self.timers = CoarseTimers()  # a run's timeout and typing delay, armed every run
+        self.presence = Presence(bus, typing_interval_s, typing_delay_s, self.timers)
         self.toolbox = default_toolbox()
         self.batch = Coalescer(redis)
 
