@@ -153,3 +153,18 @@ def test_an_item_is_written_without_its_defaults_and_read_back_whole() -> None:
     assert b'"input":{}' in written  # a value given, though empty, stays
     assert len(written) < len(items[0].model_dump_json())
     assert [HistoryItem.model_validate_json(d) for d in (written, summary)] == items
+
+
+def test_a_turn_is_written_as_it_is_read_back_with_its_estimate() -> None:
+    messages = [said("user", 'a "quoted" question, é'), said("assistant", "answer")]
+    write = HistoryWrite("h", "s")
+    item = write.add_turn("run7", 7, messages)
+    _, [raw] = write.encoded()
+    assert HistoryItem.model_validate_json(raw) == item
+    # the estimate is the written JSON's size, in characters per token
+    assert (
+        item.tokens == len(item.model_dump_json(exclude_defaults=True, exclude={"tokens"})) // 4 + 1
+    )
+    assert HistoryItem.turn("run7", 7, messages) == item
+    empty, data = HistoryItem.encoded_turn("", 0, [])
+    assert HistoryItem.model_validate_json(data) == empty and empty.tokens == 1

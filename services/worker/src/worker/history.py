@@ -23,11 +23,6 @@ V = TypeVar("V")
 CHARS_PER_TOKEN = 4  # a rough estimate for English text and JSON; no tokenizer needed
 
 
-def estimate_tokens(messages: list[ModelMessage]) -> int:
-    size = sum(len(m.model_dump_json(exclude_defaults=True)) for m in messages)
-    return size // CHARS_PER_TOKEN + 1
-
-
 class HistoryItem(BaseModel):
     """One item of the list, written without the fields at their defaults (a text block
     would otherwise carry eight empty ones: about 130 bytes)."""
@@ -41,8 +36,21 @@ class HistoryItem(BaseModel):
 
     @classmethod
     def turn(cls, run: str, ms: int, messages: list[ModelMessage]) -> HistoryItem:
+        return cls.encoded_turn(run, ms, messages)[0]
+
+    @classmethod
+    def encoded_turn(
+        cls, run: str, ms: int, messages: list[ModelMessage]
+    ) -> tuple[HistoryItem, bytes]:
+        """A turn item and its JSON as written, serialized once: its token estimate is
+        the size of that JSON, and goes in as a member put first (a reader takes the
+        members in any order)."""
         kept = [_without_images(m) for m in messages if m.content]
-        return cls(run=run, ms=ms, tokens=estimate_tokens(kept), messages=kept)
+        item = cls(run=run, ms=ms, messages=kept)
+        body = item.model_dump_json(exclude_defaults=True)  # without tokens: still 0
+        item.tokens = len(body) // CHARS_PER_TOKEN + 1
+        rest = "}" if body == "{}" else f",{body[1:]}"
+        return item, f'{{"tokens":{item.tokens}{rest}'.encode()
 
     @classmethod
     def summary(cls, run: str, ms: int, text: str) -> HistoryItem:
@@ -215,6 +223,14 @@ class HistoryWrite:
     _encoded: tuple[bytes | None, list[bytes]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _raw: dict[int, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def add_turn(self, run: str, ms: int, messages: list[ModelMessage]) -> HistoryItem:
+        """Append a turn (``HistoryItem.turn``), keeping the JSON it was made with."""
+        item, raw = HistoryItem.encoded_turn(run, ms, messages)
+        self.append.append(item)
+        self._raw[id(item)] = raw  # the item stays in ``append``: its id is not reused
+        return item
 
     def watch(self) -> list[str]:
         return []
@@ -256,7 +272,8 @@ class HistoryWrite:
         """The summary and the appended turns as written (encoded once)."""
         if self._encoded is None:
             summary = self.summary.encode() if self.summary else None
-            self._encoded = (summary, [i.encode() for i in self.append])
+            raw = self._raw
+            self._encoded = (summary, [raw.get(id(i)) or i.encode() for i in self.append])
         return self._encoded
 
 

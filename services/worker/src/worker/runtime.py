@@ -102,7 +102,7 @@ class AgentRuntime:
             role="user", content=render_inputs(inputs, self.tz, ctx.now_ms, turn.reply_to)
         )
         if all(i.input.silent for i in inputs):
-            write.append.append(HistoryItem.turn(turn.run_id, ctx.now_ms, [user]))
+            write.add_turn(turn.run_id, ctx.now_ms, [user])
             return Outcome(ctx.emits, ctx.ops)
         llm = self.providers.for_agent(agent)
         model = self.providers.model_for(agent)
@@ -120,7 +120,7 @@ class AgentRuntime:
             )
             loop = AgentLoop(llm, self.toolbox, self.meter)
             produced = await loop.run(ctx, base, history.messages(), user)
-        write.append.append(HistoryItem.turn(turn.run_id, ctx.now_ms, [user, *produced]))
+        write.add_turn(turn.run_id, ctx.now_ms, [user, *produced])
         self.histories.learn(write)
         return Outcome(ctx.emits, ctx.ops)
 
@@ -145,7 +145,7 @@ class AgentRuntime:
                 role="user", content=render_inputs(turn.inputs, self.tz, now, turn.reply_to)
             )
             said = ModelMessage(role="assistant", content=[ContentBlock(type="text", text=text)])
-            write.append.append(HistoryItem.turn(turn.run_id, now, [user, said]))
+            write.add_turn(turn.run_id, now, [user, said])
         return Outcome(told, ops)
 
     def _history_write(self, turn: Turn, ops: list[StateOp], *, clear: bool) -> HistoryWrite:
