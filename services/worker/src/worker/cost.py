@@ -63,6 +63,13 @@ class CostMeter:
         self.keys = keys
 
     async def record(self, agent: str, model: str, usage: Usage) -> None:
+        if not (
+            usage.input_tokens
+            or usage.output_tokens
+            or usage.cache_read_tokens
+            or usage.cache_write_tokens
+        ):
+            return  # nothing used, nothing costs (the offline provider reports no usage)
         counts = dict(
             zip(
                 KINDS,
@@ -82,8 +89,6 @@ class CostMeter:
         if dollars:
             metrics.LLM_COST.labels(agent, model).inc(dollars)
         counts[COST_FIELD] = round(dollars * 1_000_000)
-        if not any(counts.values()):
-            return
         async with self.redis.pipeline(transaction=False) as pipe:
             for kind, n in counts.items():
                 if n:
