@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from clawbus.embedded import EmbeddedRedis
 from common import wire as wires
 from common.bus import LaneBus
+from common.bus.lanes import BELL_DEPTH
 from common.envelope import Envelope, decode
 from common.errors import Fenced
 from common.keys import Keys, Stage
@@ -344,3 +345,9 @@ async def test_a_claim_does_not_queue_behind_the_pipelines_on_the_shared_wire(
         await wires.detach(redis)
         await redis.aclose()
 
+
+
+async def test_the_bell_stays_bounded_with_no_claimer_awake(bus: LaneBus, redis: Redis, keys: Keys):
+    for i in range(200):  # a ring per publish, and nobody popping them
+        await bus.publish(Stage.ROUTE, [(f"c{i}", env(i))])
+    assert BELL_DEPTH <= await redis.llen(keys.bell(Stage.ROUTE)) <= BELL_DEPTH + 7
