@@ -45,7 +45,9 @@ async def test_a_publish_marks_each_lane_once_and_counts_every_entry(
     assert calls["cmdstat_xadd"] == 4
     # once per lane or per call, not per entry
     assert calls["cmdstat_xlen"] == calls["cmdstat_zmscore"] == 2
-    assert calls["cmdstat_exists"] == 1  # c1 is empty: does its stream exist?
+    # c1 is new: its stream and group made in one command, with no look at the key first
+    made = sum(n for name, n in calls.items() if name.startswith("cmdstat_xgroup"))
+    assert made == 1 and "cmdstat_exists" not in calls
     # the backlog is counted up once a call (a call per partition)
     assert calls["cmdstat_incrby"] == calls["cmdstat_eval"] and "cmdstat_incr" not in calls
     # seen ids of both lanes; c1's oldest and ready marks (c2 has entries, and a holder)
@@ -211,6 +213,39 @@ async def test_a_lane_released_with_entries_left_keeps_them_however_its_ids_are_
     assert (await bus.stats(Stage.ROUTE)).backlog == 0
 
 
+async def test_a_held_lane_emptied_takes_new_entries_without_being_made_ready(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    await bus.publish(Stage.ROUTE, [("c", env(1))])
+    [lane] = await bus.claim(Stage.ROUTE, 1, 10)
+    entry_ids = [e.id for e in lane.entries]
+    assert await bus.finish(lane, entry_ids, release=False) is False  # acked, still held
+    stream = keys.lane_partition(Stage.ROUTE, "c").lane_stream("c")
+    assert await redis.exists(stream) and await redis.xlen(stream) == 0
+    assert await bus.publish(Stage.ROUTE, [("c", env(2))]) == [False]
+    stats = await bus.stats(Stage.ROUTE)
+    assert (stats.backlog, stats.ready, stats.active) == (1, 0, 1)  # its holder has it
+    assert await bus.claim(Stage.ROUTE, 1, 10) == []
+    assert await bus.finish(lane, [], release=True) is True  # released: re-armed
+    [again] = await bus.claim(Stage.ROUTE, 1, 10)
+    assert ids(again) == ["m2"]
+
+
+async def test_a_ready_lane_whose_stream_is_gone_is_passed_over_and_a_wrong_one_fails(
+    bus: LaneBus, redis: Redis, keys: Keys
+):
+    await bus.publish(Stage.ROUTE, [("gone", env(1)), ("kept", env(2))])
+    await redis.delete(keys.lane_partition(Stage.ROUTE, "gone").lane_stream("gone"))
+    [lane] = await bus.claim(Stage.ROUTE, 10, 10)
+    assert (lane.lane, ids(lane)) == ("kept", ["m2"])
+    assert (await bus.stats(Stage.ROUTE)).ready == 0  # looked at, and no longer ready
+    await bus.publish(Stage.ROUTE, [("odd", env(3))])
+    await redis.delete(keys.lane_partition(Stage.ROUTE, "odd").lane_stream("odd"))
+    await redis.set(keys.lane_partition(Stage.ROUTE, "odd").lane_stream("odd"), "x")
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        await bus.claim(Stage.ROUTE, 10, 10)
+
+
 async def test_malformed_entries_are_reported_not_lost(bus: LaneBus, redis: Redis, keys: Keys):
     await bus.publish(Stage.ROUTE, [("c", env(1))])
     part = keys.lane_partition(Stage.ROUTE, "c")
@@ -344,7 +379,6 @@ async def test_a_claim_does_not_queue_behind_the_pipelines_on_the_shared_wire(
     finally:
         await wires.detach(redis)
         await redis.aclose()
-
 
 
 async def test_the_bell_stays_bounded_with_no_claimer_awake(bus: LaneBus, redis: Redis, keys: Keys):

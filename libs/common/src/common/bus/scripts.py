@@ -119,10 +119,14 @@ for _, lane in ipairs(order) do
       ready = not redis.call('ZSCORE', KEYS[2], lane)
     else
       redis.call('ZADD', KEYS[7], 'NX', now_s, lane)
-      if redis.call('EXISTS', stream) == 0 then
-        -- no holder without a stream: a held lane keeps its stream until it is released
-        redis.call('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
-      else
+      -- A new lane gets its stream and group here; one that has them (held, drained:
+      -- a held lane keeps its stream until it is released) says so by refusing, in the
+      -- one command: no holder without a stream
+      local made = redis.pcall('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
+      if type(made) == 'table' and made.err then
+        if not string.find(made.err, 'BUSYGROUP', 1, true) then
+          return redis.error_reply(made.err)
+        end
         ready = not redis.call('ZSCORE', KEYS[2], lane)
       end
     end
@@ -222,11 +226,16 @@ for _, lane in ipairs(lanes) do
   end
   looked[#looked + 1] = lane
   local stream = ARGV[1] .. lane
-  if redis.call('EXISTS', stream) == 1 then
+  -- a ready lane whose stream is gone has nothing to hand over: the read of its
+  -- pending entries says so (NOGROUP), with no look at the key first
+  local pend = redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
+  if type(pend) == 'table' and pend.err and not string.find(pend.err, 'NOGROUP', 1, true) then
+    return redis.error_reply(pend.err)
+  end
+  if not (type(pend) == 'table' and pend.err) then
     local entries = {}
     local attempts = {}
     local pending = 0
-    local pend = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
     if pend and pend[1] then entries = pend[1][2] end
     if #entries > 0 then
       pending = 1
