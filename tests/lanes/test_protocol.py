@@ -21,6 +21,10 @@ def env(i: int | str) -> Envelope:
     return Envelope(id=f"m{i}", kind="test", trace_id="t", accepted_ms=0, payload={"i": i})
 
 
+def ids_of(lane) -> list[str]:  # entry ids of a claimed lane, as a finish takes them
+    return [e.id for e in lane.entries]
+
+
 def ids(lane) -> list[str]:  # envelope ids of a claimed lane, in order
     return [e.envelope.id for e in lane.entries]
 
@@ -128,6 +132,28 @@ async def test_a_dead_holder_is_fenced_and_its_entries_resume_first(redis: Redis
     assert ids(rest) == ["m2", "m3"]
 
 
+async def test_a_charged_entry_that_drains_its_lane_leaves_no_count(redis: Redis, keys: Keys):
+    bus = LaneBus(redis, keys, lease_ttl_s=0.3, max_attempts=5)
+    await bus.publish(Stage.ROUTE, [("c", env(1)), ("d", env(2))])
+    assert len(await bus.claim(Stage.ROUTE, 2, 10)) == 2
+    await asyncio.sleep(0.5)  # both holders dead
+    taken = {lane.lane: lane for lane in await bus.claim(Stage.ROUTE, 2, 10)}
+    assert [e.attempts for e in taken["c"].entries] == [1]
+
+    async def counted(lane: str) -> bool:
+        entry = taken[lane].entries[0].id
+        return bool(
+            await redis.hexists(keys.lane_partition(Stage.ROUTE, lane).attempts, f"{lane}|{entry}")
+        )
+
+    assert await counted("c") and await counted("d")
+    assert await bus.finish(taken["c"], ids_of(taken["c"])) is False  # drained
+    assert not await counted("c")
+    assert await counted("d")  # d's count stays until d is done
+    assert await bus.finish(taken["d"], ids_of(taken["d"])) is False
+    assert not await counted("d")
+
+
 async def test_failure_backs_the_whole_lane_off_then_dead_letters(redis: Redis, keys: Keys):
     bus = LaneBus(redis, keys, lease_ttl_s=5, max_attempts=3)
     await bus.publish(Stage.DELIVER, [("d", env("a")), ("d", env("b"))])
@@ -182,6 +208,7 @@ async def test_a_drained_lane_leaves_no_stream_behind(bus: LaneBus, redis: Redis
     assert not await redis.exists(stream)
     calls = {k: int(v["calls"]) for k, v in (await redis.info("commandstats")).items()}
     assert "cmdstat_time" not in calls  # nothing on its path needs the clock
+    assert "cmdstat_hlen" not in calls  # nor a look for attempt counts: none was charged
     stats = await bus.stats(Stage.ROUTE)
     assert (stats.backlog, stats.ready, stats.active) == (0, 0, 0)
     part = keys.lane_partition(Stage.ROUTE, "c")

@@ -612,6 +612,9 @@ class LaneBus:
             int(release),
             self.lease_ttl_ms,
             int(drop),
+            # attempts are charged only on failures, and come with the claim: a lane none
+            # of whose entries had any leaves no count to clear
+            int(any(e.attempts for e in lane.entries)),
             *dict.fromkeys(ids),  # distinct: a lane with as many entries as ids is drained
         ]
         if guard is None:

@@ -313,7 +313,8 @@ local function forget(ids)
     for _, id in ipairs(ids) do redis.call('HDEL', KEYS[5], ARGV[2] .. '|' .. id) end
   end
 end
-local function ack(ids)
+-- charged: whether any id may have an attempt count (nil: it may)
+local function ack(ids, charged)
   if #ids == 0 then return 0 end
   -- A write that memory pressure refuses, before anything is acked: a server out of memory
   -- fails this script here, as it failed any publish sent ahead of it in the same pipeline.
@@ -321,7 +322,7 @@ local function ack(ids)
   local n = redis.call('XACK', stream, 'g', unpack(ids))
   if n < #ids then redis.call('INCRBY', KEYS[6], #ids - n) end
   redis.call('XDEL', stream, unpack(ids))
-  forget(ids)
+  if charged ~= false then forget(ids) end
   return n
 end
 local function head_ms()
@@ -349,8 +350,11 @@ local function release(ready_at)
 end
 """
 
-# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, drop(0/1), ids...[, guard]
-# Acks and deletes the ids. With release, frees the lane and re-arms it if entries remain
+# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, drop(0/1), charged(0/1),
+#       ids...[, guard]
+# Acks and deletes the ids. With charged 0 the holder says none of them was charged an
+# attempt when it claimed them (and none can be since, while it holds the lease): their
+# counts are not looked for. With release, frees the lane and re-arms it if entries remain
 # (returns {2}) or deletes the drained lane (returns {1}); else renews the lease. With drop
 # (and a guard) the guard key is deleted once the ids are acked: a record needed only as
 # long as its entries could be handed over again.
@@ -365,13 +369,14 @@ FINISH = (
     + _GUARD
     + _ACK
     + """
-local ids = {unpack(ARGV, 7, argc)}
+local ids = {unpack(ARGV, 8, argc)}
+local charged = ARGV[7] == '1'
 local drained = ARGV[4] == '1' and #ids > 0 and redis.call('XLEN', stream) == #ids
 if drained then
   redis.call('DECRBY', KEYS[6], #ids)
-  forget(ids)
+  if charged then forget(ids) end
 else
-  ack(ids)
+  ack(ids, charged)
 end
 if ARGV[6] == '1' and KEYS[9] then redis.call('DEL', KEYS[9]) end
 if drained then
