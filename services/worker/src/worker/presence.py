@@ -27,16 +27,12 @@ log = logging.getLogger("clawbus.worker")
 
 class Presence:
     def __init__(
-        self,
-        bus: LaneBus,
-        interval_s: float,
-        delay_s: float = 0.0,
-        timers: CoarseTimers | None = None,
+        self, bus: LaneBus, interval_s: float, delay_s: float, timers: CoarseTimers
     ) -> None:
         self.bus = bus
         self.interval_s = interval_s
         self.delay_s = delay_s
-        self.timers = timers or CoarseTimers()
+        self.timers = timers  # the runtime's, shared with the runs' timeouts
 
     def typing(self, turn: Turn) -> _Typing:
         """``async with``: typing shows while the block runs, from ``delay_s`` on."""
