@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from common.errors import RateLimited
@@ -76,6 +78,10 @@ async def test_failing_api_gives_up_plainly_on_the_last_attempt(harness, fake_an
 
 
 async def test_run_past_the_timeout_is_cut_and_frees_the_lane(harness, fake_anthropic, bus):
+    # the SDK is imported on its first use, which takes longer than this test's timeout:
+    # done here, so that only the model's answer runs late (else the test passes only
+    # after another has imported it)
+    importlib.import_module("worker.llm.anthropic")
     harness.agent_handler.timeout_s = 0.5
     fake_anthropic.push(reply(text("too late"), delay_s=5), reply(text("quick one")))
     await harness.say("think hard")
