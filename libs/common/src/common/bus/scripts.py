@@ -229,10 +229,11 @@ for _, lane in ipairs(lanes) do
   -- a ready lane whose stream is gone has nothing to hand over: the read of its
   -- pending entries says so (NOGROUP), with no look at the key first
   local pend = redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
-  if type(pend) == 'table' and pend.err and not string.find(pend.err, 'NOGROUP', 1, true) then
-    return redis.error_reply(pend.err)
+  local refused = type(pend) == 'table' and pend.err
+  if refused and not string.find(refused, 'NOGROUP', 1, true) then
+    return redis.error_reply(refused)
   end
-  if not (type(pend) == 'table' and pend.err) then
+  if not refused then
     local entries = {}
     local attempts = {}
     local pending = 0
