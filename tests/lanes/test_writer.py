@@ -218,3 +218,45 @@ async def test_a_precommit_that_finds_the_lease_lost_fails_the_commit_as_fenced(
         await commit_staged(writer, lane, staged(redis, keys, "p7", "mine", fenced=True), "mine")
     assert await pending(redis, keys, Stage.ROUTE, "p7") == 1
     assert await lane_ids(bus, Stage.AGENT, "s-p7") == []
+
+
+async def test_a_precommit_its_outputs_and_its_ack_are_one_script_call(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    warm = await held(bus, "p8")  # the scripts loaded first, as in a service that has run
+    await commit_staged(writer, warm, staged(redis, keys, "p8", "mine"), "mine")
+    lane = await held(bus, "p9")
+    await redis.config_resetstat()
+    await commit_staged(writer, lane, staged(redis, keys, "p9", "mine"), "mine")
+    stats = await redis.info("commandstats")
+    calls = {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("eval", "evalsha")}
+    assert calls == {"eval": 0, "evalsha": 1}
+    assert await pending(redis, keys, Stage.ROUTE, "p9") == 0
+    assert await lane_ids(bus, Stage.AGENT, "s-p9") == ["out-mine"]
+
+
+async def test_a_publish_refused_in_the_step_publishes_and_acks_nothing(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p10")
+    out = keys.lane_partition(Stage.AGENT, "s-p10").lane_stream("s-p10")
+    await redis.set(out, "not a stream")  # the output's append meets WRONGTYPE
+    with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
+        await commit_staged(writer, lane, staged(redis, keys, "p10", "mine"), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p10") == 1
+    assert await redis.get(out) == b"not a stream"
+    # what the precommit wrote stands: the next attempt finds it and sends what it recorded
+    assert await redis.get(keys.kv("record:p10")) == b"mine"
+
+
+async def test_a_server_that_lost_its_scripts_settles_a_staged_commit(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    warm = await held(bus, "p11")
+    await commit_staged(writer, warm, staged(redis, keys, "p11", "mine"), "mine")
+    lane = await held(bus, "p12")
+    await redis.script_flush()  # as after a restart: the step's script is loaded again
+    await commit_staged(writer, lane, staged(redis, keys, "p12", "mine", drop=True), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p12") == 0
+    assert await lane_ids(bus, Stage.AGENT, "s-p12") == ["out-mine"]
+    assert await redis.exists(keys.kv("record:p12")) == 0

@@ -4,9 +4,9 @@ Before a send the outbound id is marked ``sending``; after it, a receipt is stor
 retry that finds a receipt skips the send; one that finds only the mark (a crash fell
 between send and receipt) sends again flagged as a possible duplicate, never silently.
 A channel whose sends land in Redis itself (the web chat) checks, sends and records the
-receipt in one atomic step instead: no crash can fall between them. That step travels in
-the lane commit that acks the entry, ahead of the ack, which stands only if the receipt
-does: one round trip per reply.
+receipt in one atomic step instead: no crash can fall between them. That step runs in the
+lane commit, in one script call with the ack, which stands only if the receipt does: one
+round trip per reply.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ The atomic step is a script when every change is a blind write (the common case:
 appended, reply address set), and the same script inside an optimistic transaction
 (WATCH/MULTI) when a change must read the current value first (memory edits, approval
 decisions). The script needs no round trip of its own: ``stage`` hands it to the lane
-commit as a precommit, which sends it ahead of the run's publishes and acks and lets those
-stand only if this run's record is the one that stands (an earlier holder's record wins,
-and its emits are published instead).
+commit as a precommit, which runs it in one step with the run's publishes and acks and lets
+those stand only if this run's record is the one that stands (an earlier holder's record
+wins, and its emits are published instead).
 
 The script applies nothing unless the run's lane is still held under the lease the run
 was claimed with: a holder that lost its lease (it stalled past the lease, and the next

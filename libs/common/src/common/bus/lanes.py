@@ -87,10 +87,9 @@ ScriptCall = tuple[AsyncScript, list[str], list[Any]]
 @dataclass(frozen=True, slots=True)
 class GuardedFinish:
     """A lane's finish that stands only if its precommit's record does: ``precommit`` runs
-    first in the round trip and sets ``key`` unless it is set already; ``outputs`` are
-    published and the lane finished only if ``key`` then holds the value whose SHA1 is
-    ``sha`` (see ``scripts``). With ``drop``, the finish deletes ``key`` once it has acked
-    ``ids``."""
+    first and sets ``key`` unless it is set already; ``outputs`` are published and the lane
+    finished only if ``key`` then holds the value whose SHA1 is ``sha``, all in one step
+    (``scripts.settle``). With ``drop``, ``key`` is deleted once ``ids`` are acked."""
 
     precommit: ScriptCall
     key: str
@@ -106,12 +105,13 @@ class GuardedFinish:
 class Committed:
     """What ``LaneBus.commit`` did: the stages whose publish Redis refused (with why),
     and per finish -1 (fenced), 1, 2 (re-armed) or the error it met. Per guarded finish:
-    its precommit's reply (or error), whether a publish of its outputs was refused, and
-    its finish's result, -2 if another record stood (nothing published, nothing acked)."""
+    its precommit's reply (or the step's error) and its finish's result, -2 if another
+    record stood (nothing published, nothing acked). A publish refused there fails the
+    step: nothing published, nothing acked, what the precommit wrote standing."""
 
     refused: dict[Stage, Exception]
     finished: list[int | Exception]
-    guarded: list[tuple[Any, bool, int | Exception]] = field(default_factory=list)
+    guarded: list[tuple[Any, int | Exception]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +208,7 @@ class LaneBus:
         self._handback = redis.register_script(scripts.HANDBACK)
         self._renew = redis.register_script(scripts.RENEW)
         self._replay = redis.register_script(scripts.REPLAY)
+        self._settles: dict[str, AsyncScript] = {}  # by the precommit script's SHA1
         self._rotation = 0
         self._rings = 0
         self._blocking: list[wires.Wire] = []  # wires of claims that wait for the bell
@@ -298,7 +299,6 @@ class LaneBus:
         items: Sequence[tuple[str, Envelope]],
         *,
         dedup: bool = True,
-        guard: tuple[str, str] | None = None,
     ) -> tuple[list[ScriptCall], list[list[int]]]:
         """The PUBLISH calls for ``items`` (per partition, ``SCRIPT_STRINGS`` items a call)
         and each call's positions."""
@@ -322,11 +322,7 @@ class LaneBus:
             for pos in positions:
                 lane, env = items[pos]
                 args += [lane, env.id, env.encode()]
-            keys = part.keys
-            if guard is not None:
-                keys = [*keys, guard[0]]
-                args.append(guard[1])
-            calls.append((self._publish, keys, args))
+            calls.append((self._publish, part.keys, args))
         return calls, [positions for _, positions in groups]
 
     async def commit(
@@ -337,36 +333,26 @@ class LaneBus:
         guarded: Sequence[GuardedFinish] = (),
     ) -> Committed:
         """Publish ``outputs`` and finish lanes (as ``finish_many``) in one round trip,
-        with the ``guarded`` finishes, their precommits first, in the same one.
+        with the ``guarded`` finishes, each with its precommit and its outputs in one step
+        (``scripts.settle``), in the same one.
 
         Redis runs a pipeline's commands in order, so no ack runs before the publishes
         queued ahead of it, and a connection lost midway loses the acks, never the
-        outputs. The precommits and publishes go by script text, so a server that lost its
-        scripts (a restart) cannot refuse them while taking the acks; an ack begins with a
-        write that memory pressure refuses, so a server out of memory refuses both. Any
-        other refused publish is reported per stage, with its outputs, for the caller to
-        publish again.
+        outputs. The publishes go by script text, so a server that lost its scripts cannot
+        refuse them while taking the acks; an ack begins with a write that memory pressure
+        refuses, so a server out of memory refuses both. Any other refused publish is
+        reported per stage, with its outputs, for the caller to publish again.
         """
-        calls: list[ScriptCall] = [g.precommit for g in guarded]
+        calls: list[ScriptCall] = []
         spans: list[tuple[Stage, int, int]] = []
         for stage, items in outputs.items():
             stage_calls, _ = self._publish_calls(stage, items)
             spans.append((stage, len(calls), len(calls) + len(stage_calls)))
             calls += stage_calls
-        guarded_spans: list[tuple[int, int]] = []
-        for g in guarded:
-            start = len(calls)
-            for stage, items in g.outputs.items():
-                stage_calls, _ = self._publish_calls(stage, items, guard=(g.key, g.sha))
-                calls += stage_calls
-            guarded_spans.append((start, len(calls)))
         published = len(calls)
         for lane, ids, release in finishes:
             calls.append(self._finish_call(lane, ids, release))
-        for g in guarded:
-            calls.append(
-                self._finish_call(g.lane, g.ids, g.release, guard=(g.key, g.sha), drop=g.drop)
-            )
+        calls += [self._settle_call(g) for g in guarded]
         stages = {*outputs, *(stage for g in guarded for stage in g.outputs)}
 
         def rings_then_tail(pipe: Pipeline) -> None:
@@ -383,22 +369,38 @@ class LaneBus:
             for result in results[start:end]:
                 if isinstance(result, Exception):
                     refused[stage] = result
-        finished: list[int | Exception] = [
-            r if isinstance(r, Exception) else int(r[0]) for r in results[published:]
-        ]
         plain = len(finishes)
-        return Committed(
-            refused,
-            finished[:plain],
-            [
-                (
-                    results[i],
-                    any(isinstance(r, Exception) for r in results[start:end]),
-                    finished[plain + i],
-                )
-                for i, (start, end) in enumerate(guarded_spans)
-            ],
-        )
+        finished: list[int | Exception] = [
+            r if isinstance(r, Exception) else int(r[0])
+            for r in results[published : published + plain]
+        ]
+        settled: list[tuple[Any, int | Exception]] = [
+            (r, r) if isinstance(r, Exception) else (r[1], int(r[0]))
+            for r in results[published + plain :]
+        ]
+        return Committed(refused, finished, settled)
+
+    def _settle_call(self, g: GuardedFinish) -> ScriptCall:
+        """A guarded finish as one SETTLE call: its precommit, its outputs' publishes and
+        its finish, each with its own keys and arguments, the guard last."""
+        script, pre_keys, pre_args = g.precommit
+        settle = self._settles.get(script.sha)
+        if settle is None:
+            settle = self.redis.register_script(scripts.settle(cast(str, script.script)))
+            self._settles[script.sha] = settle
+        parts = [(pre_keys, pre_args)]
+        for stage, items in g.outputs.items():
+            parts += [(keys, args) for _, keys, args in self._publish_calls(stage, items)[0]]
+        _, finish_keys, finish_args = self._finish_call(g.lane, g.ids, g.release)
+        parts.append((finish_keys, finish_args))
+        keys: list[str] = []
+        layout: list[Any] = [len(parts), int(g.drop)]
+        args: list[Any] = []
+        for part_keys, part_args in parts:
+            layout += [len(part_keys), len(part_args)]
+            keys += part_keys
+            args += part_args
+        return (settle, [*keys, g.key], [*layout, *args, g.sha])
 
     async def publish(
         self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True
@@ -596,14 +598,7 @@ class LaneBus:
         results = await self._pipeline(calls)
         return [int(r[0]) for r in results]
 
-    def _finish_call(
-        self,
-        lane: ClaimedLane,
-        ids: Sequence[str],
-        release: bool,
-        guard: tuple[str, str] | None = None,
-        drop: bool = False,
-    ) -> ScriptCall:
+    def _finish_call(self, lane: ClaimedLane, ids: Sequence[str], release: bool) -> ScriptCall:
         part = lane.partition
         args = [
             part.lane_prefix,
@@ -611,15 +606,12 @@ class LaneBus:
             lane.token,
             int(release),
             self.lease_ttl_ms,
-            int(drop),
             # attempts are charged only on failures, and come with the claim: a lane none
             # of whose entries had any leaves no count to clear
             int(any(e.attempts for e in lane.entries)),
             *dict.fromkeys(ids),  # distinct: a lane with as many entries as ids is drained
         ]
-        if guard is None:
-            return (self._finish, part.keys, args)
-        return (self._finish, [*part.keys, guard[0]], [*args, guard[1]])
+        return (self._finish, part.keys, args)
 
     async def fail(
         self,

@@ -1,17 +1,17 @@
 """Lua scripts of the lane protocol. Each touches the keys of one partition only, but for
-a claim that reads its lanes' state and a guarded call's guard key (single node; below).
+a claim that reads its lanes' state and a commit with a precommit (single node; below).
 
 KEYS, always in this order (see ``common.keys.Partition.keys``):
   1 ready  2 active  3 holders  4 fence  5 attempts  6 backlog  7 oldest  8 dead
 Lane stream and seen-set names are built from the partition's prefixes, which share the
 partition's hash tag. Times come from the server clock, so replicas need not agree.
 
-PUBLISH and FINISH take an optional guard: a ninth key and, as the last argument, the SHA1
-of the value it must hold, or nothing (an empty string) when any value will do. A call whose
-guard key holds anything else (or nothing) does nothing and returns {-2}. A commit that
-carries a precommit (a run's record, a web chat send's receipt, written in the same round
-trip) publishes and acks only if that write stands. The guard key lies outside the
-partition's slot: guarded calls need a single Redis node.
+A commit whose outputs stand only if a write of its own stands (a run's record, a web chat
+send's receipt: a precommit) is one SETTLE call: the precommit, then, if the key it guards
+holds the value whose SHA1 is given (or any value, for an empty SHA1), the outputs'
+publishes and the lane's finish, all in one step; otherwise nothing more, and {-2}. The
+precommit's keys and the guard key lie outside the partition's slot: such a commit needs a
+single Redis node.
 """
 
 from __future__ import annotations
@@ -40,19 +40,7 @@ local function clock()
 end
 """
 
-# Sets argc, the number of arguments before the guard's.
-_GUARD = """
-local argc = #ARGV
-if KEYS[9] then
-  local held = redis.call('GET', KEYS[9])
-  if not held or (ARGV[argc] ~= '' and redis.sha1hex(held) ~= ARGV[argc]) then
-    return {-2}
-  end
-  argc = argc - 1
-end
-"""
-
-# ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples[, guard].
+# ARGV: lane_prefix, seen_prefix, dedup_window_ms, then (lane, id, data) triples.
 # Returns {lanes_woken, dup_flag_1, dup_flag_2, ...} (1 = duplicate, not added).
 # Work is done per lane, not per entry, wherever it can be: a commit under load carries
 # many entries for one lane, and every command a script runs costs Redis a dispatch and,
@@ -67,14 +55,13 @@ end
 # window is left: every id stays at least a window, and a busy lane costs a PTTL read per
 # call instead of a PEXPIRE write.
 PUBLISH = (
-    _GUARD
-    + _NOW
+    _NOW
     + """
 local window = tonumber(ARGV[3])
 local out = {0}
 local order = {}
 local groups = {}
-for i = 4, argc, 3 do
+for i = 4, #ARGV, 3 do
   local lane = ARGV[i]
   local group = groups[lane]
   if not group then
@@ -351,14 +338,11 @@ local function release(ready_at)
 end
 """
 
-# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, drop(0/1), charged(0/1),
-#       ids...[, guard]
+# ARGV: lane_prefix, lane, token, release(0/1), lease_ttl_ms, charged(0/1), ids...
 # Acks and deletes the ids. With charged 0 the holder says none of them was charged an
 # attempt when it claimed them (and none can be since, while it holds the lease): their
 # counts are not looked for. With release, frees the lane and re-arms it if entries remain
-# (returns {2}) or deletes the drained lane (returns {1}); else renews the lease. With drop
-# (and a guard) the guard key is deleted once the ids are acked: a record needed only as
-# long as its entries could be handed over again.
+# (returns {2}) or deletes the drained lane (returns {1}); else renews the lease.
 # The ids are distinct entries the holder read from the lane under this lease, so a lane
 # released with as many entries as ids holds those entries only: it is deleted whole,
 # without acking and deleting them one by one first: two writes fewer for every lane that
@@ -367,11 +351,10 @@ end
 FINISH = (
     _CLOCK
     + _CHECK
-    + _GUARD
     + _ACK
     + """
-local ids = {unpack(ARGV, 8, argc)}
-local charged = ARGV[7] == '1'
+local ids = {unpack(ARGV, 7)}
+local charged = ARGV[6] == '1'
 local drained = ARGV[4] == '1' and #ids > 0 and redis.call('XLEN', stream) == #ids
 if drained then
   redis.call('DECRBY', KEYS[6], #ids)
@@ -379,7 +362,6 @@ if drained then
 else
   ack(ids, charged)
 end
-if ARGV[6] == '1' and KEYS[9] then redis.call('DEL', KEYS[9]) end
 if drained then
   unhold()
   redis.call('ZREM', KEYS[7], ARGV[2])
@@ -525,3 +507,53 @@ return 0
 PUBLISH, CLAIM, FINISH, FAIL, HANDBACK, RENEW, REPLAY = (
     _lean(text) for text in (PUBLISH, CLAIM, FINISH, FAIL, HANDBACK, RENEW, REPLAY)
 )
+
+
+# KEYS: the precommit's keys, each publish's partition keys, the lane's partition keys, the
+#       guard key.
+# ARGV: parts (the precommit, each publish, the finish), drop(0/1), each part's key count
+#       and argument count in that order; then each part's arguments in turn; the SHA1 the
+#       guard key's value must have ('' for any value).
+# Runs the precommit; if the guard key then holds what it must, the publishes and the
+# finish, as PUBLISH and FINISH would (with drop, the guard key is deleted once the finish
+# acked: a record needed only as long as its entries could be handed over again). Returns
+# {finish's result, the precommit's reply, each publish's reply...}, or {-2, the
+# precommit's reply} when the guard key holds anything else (or nothing). One step: a
+# connection lost, or a server stopped, cannot leave the precommit written and the rest not.
+_SETTLE = """
+local parts = tonumber(ARGV[1])
+local nk, na = 0, 2 + 2 * parts
+local function part(i)
+  local k, a = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local keys, args = {unpack(KEYS, nk + 1, nk + k)}, {unpack(ARGV, na + 1, na + a)}
+  nk, na = nk + k, na + a
+  return keys, args
+end
+local reply = pre(part(1))
+if reply == nil then reply = false end
+if type(reply) == 'table' and reply.err then return reply end
+local guard, sha = KEYS[#KEYS], ARGV[#ARGV]
+local held = redis.call('GET', guard)
+if not held or (sha ~= '' and redis.sha1hex(held) ~= sha) then return {-2, reply} end
+local out = {0, reply}
+for i = 2, parts - 1 do
+  local published = publish(part(i))
+  if published.err then return published end
+  out[#out + 1] = published
+end
+local finished = finish(part(parts))
+out[1] = finished[1]
+if ARGV[2] == '1' and finished[1] > 0 then redis.call('DEL', guard) end
+return out
+"""
+
+
+def _function(name: str, body: str) -> str:
+    return f"local function {name}(KEYS, ARGV)\n{body}end\n"
+
+
+def settle(precommit: str) -> str:
+    """The SETTLE script for a precommit's script text: that text, PUBLISH and FINISH as
+    local functions of their own keys and arguments, then the step that runs them."""
+    lean = _function("publish", PUBLISH) + _function("finish", FINISH) + _lean(_SETTLE)
+    return _function("pre", precommit.rstrip("\n") + "\n") + lean

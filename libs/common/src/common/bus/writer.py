@@ -41,18 +41,19 @@ class Emit:
 @dataclass(frozen=True, slots=True)
 class Precommit:
     """A write that must stand before a lane's outputs are published and its entries
-    acked, sent ahead of them in the commit's round trip.
+    acked, run with them in one step of the commit's round trip (``LaneBus.commit``).
 
-    ``call`` (a script, sent by text) sets ``key`` to a value whose SHA1 is ``sha`` unless
-    ``key`` is set already: an earlier holder of the lane got there first. The outputs are
-    published and the entries acked only if ``key`` then holds this value (with an empty
-    ``sha``: any value, as when the write is a receipt that any attempt may have left);
-    otherwise ``recover`` turns the call's reply into the outputs that stand, and those are
-    committed instead. ``recover`` raises when the reply is an error, and the commit then
-    fails with ``PrecommitFailed``, nothing published, nothing acked; or ``Fenced`` when
-    the call found the lane's lease lost, and the commit fails with that. ``landed``, if
-    given, is told the call's reply whenever the call did not fail. With ``drop``, ``key``
-    is deleted in the same step that acks the entries: a record needed only until then.
+    ``call`` (a script) sets ``key`` to a value whose SHA1 is ``sha`` unless ``key`` is set
+    already: an earlier holder of the lane got there first. The outputs are published and
+    the entries acked only if ``key`` then holds this value (with an empty ``sha``: any
+    value, as when the write is a receipt that any attempt may have left); otherwise
+    ``recover`` turns the call's reply into the outputs that stand, and those are committed
+    instead. ``recover`` raises when the reply is an error (the step's: a refused publish
+    fails it too), and the commit then fails with ``PrecommitFailed``, nothing published,
+    nothing acked; or ``Fenced`` when the call found the lane's lease lost, and the commit
+    fails with that. ``landed``, if given, is told the call's reply whenever the call did
+    not fail. With ``drop``, ``key`` is deleted in the same step that acks the entries: a
+    record needed only until then.
     """
 
     call: ScriptCall
@@ -181,7 +182,7 @@ class BatchWriter:
             (item, result, [e for e in item.emits if e.stage in done.refused], why)
             for item, result in zip(plain, done.finished, strict=True)
         ]
-        for item, (reply, refused, result) in zip(staged, done.guarded, strict=True):
+        for item, (reply, result) in zip(staged, done.guarded, strict=True):
             landed = item.precommit.landed if item.precommit is not None else None
             if landed is not None and not isinstance(reply, Exception):
                 try:
@@ -190,8 +191,8 @@ class BatchWriter:
                     log.exception("a precommit's landing hook failed")
             if result == -2 or isinstance(result, Exception):  # its record did not stand
                 self._recover(item, reply)
-            else:  # the publishes of a guarded finish are all its own: owed as a whole
-                settled.append((item, result, item.emits if refused else [], str(refused)))
+            else:  # published and finished in one step with its precommit: nothing owed
+                settled.append((item, result, [], ""))
         self._settle(settled)
         rearmed = {item.lane.stage for item, result, _, _ in settled if result == 2}
         for stage in rearmed:  # entries arrived while the lane was held: wake a consumer
