@@ -359,15 +359,12 @@ local drained = ARGV[4] == '1' and #ids > 0 and redis.call('XLEN', stream) == #i
 if drained then
   redis.call('DECRBY', KEYS[6], #ids)
   if charged then forget(ids) end
-else
-  ack(ids, charged)
-end
-if drained then
   unhold()
   redis.call('ZREM', KEYS[7], ARGV[2])
   redis.call('DEL', stream)
   return {1}
 end
+ack(ids, charged)
 if ARGV[4] == '1' then return {release(string.format('%d', clock()))} end
 head_ms()
 redis.call('ZADD', KEYS[2], 'XX', clock() + tonumber(ARGV[5]), ARGV[2])
