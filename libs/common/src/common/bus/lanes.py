@@ -107,7 +107,7 @@ class Committed:
     and per finish -1 (fenced), 1, 2 (re-armed) or the error it met. Per guarded finish:
     its precommit's reply (or the step's error) and its finish's result, -2 if another
     record stood (nothing published, nothing acked). A publish refused there fails the
-    step: nothing published, nothing acked, what the precommit wrote standing."""
+    step: nothing acked, what the precommit and any publish before it wrote standing."""
 
     refused: dict[Stage, Exception]
     finished: list[int | Exception]

@@ -49,11 +49,11 @@ class Precommit:
     value, as when the write is a receipt that any attempt may have left); otherwise
     ``recover`` turns the call's reply into the outputs that stand, and those are committed
     instead. ``recover`` raises when the reply is an error (the step's: a refused publish
-    fails it too), and the commit then fails with ``PrecommitFailed``, nothing published,
-    nothing acked; or ``Fenced`` when the call found the lane's lease lost, and the commit
-    fails with that. ``landed``, if given, is told the call's reply whenever the call did
-    not fail. With ``drop``, ``key`` is deleted in the same step that acks the entries: a
-    record needed only until then.
+    fails it too), and the commit then fails with ``PrecommitFailed``, nothing acked (and
+    nothing published when the precommit itself failed); or ``Fenced`` when the call found
+    the lane's lease lost, and the commit fails with that. ``landed``, if given, is told
+    the call's reply whenever the call did not fail. With ``drop``, ``key`` is deleted in
+    the same step that acks the entries: a record needed only until then.
     """
 
     call: ScriptCall

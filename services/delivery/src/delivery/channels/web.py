@@ -25,7 +25,7 @@ class WebChatChannel:
 
     def send_call(self, message: OutboundMessage, receipt: str, ttl_s: int) -> ScriptCall:
         """The send, unless ``receipt`` exists, and the receipt, in one step (a script call
-        for the lane commit to run in one step with the ack); replies the entry id, or nil."""
+        the lane commit runs together with the ack); replies the entry id, or nil."""
         return self.streams.append_linked_call(*self._linked(message), receipt=(receipt, ttl_s))
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
