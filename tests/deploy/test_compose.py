@@ -118,6 +118,13 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def test_the_router_yields_the_cores_to_the_stages_after_it(project: Path) -> None:
+    services = compose_config(project)["services"]
+    assert 0 < services["router"]["cpu_shares"] < 1024  # Docker's default weight
+    for name in ("worker", "delivery"):
+        assert "cpu_shares" not in services[name]
+
+
 def test_prometheus_scrapes_every_service_on_its_port(project: Path) -> None:
     prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     targets = {}

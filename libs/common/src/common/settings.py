@@ -64,6 +64,9 @@ class Settings(FileFirstSettings):
     http_port: int = 0
     log_level: str = "INFO"
     log_json: bool = True
+    # The niceness a service takes at start, on a host whose cores it shares with the other
+    # services: see ``lifecycle.yield_cpu``. Never below the one it was started with.
+    nice: int = Field(default=0, ge=0, le=19)
 
     # lanes
     partitions: int = Field(default=1, ge=1, le=256)

@@ -44,7 +44,9 @@ async def main() -> None:
                 await channel.aclose()
             await ctx.aclose()
 
-    await run_service("delivery", body, host=settings.http_host, port=settings.http_port)
+    await run_service(
+        "delivery", body, host=settings.http_host, port=settings.http_port, nice=settings.nice
+    )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,14 @@ async def main() -> None:
         finally:
             await ctx.aclose()
 
-    await run_service("ingest", body, host=settings.http_host, port=settings.http_port, app=app)
+    await run_service(
+        "ingest",
+        body,
+        host=settings.http_host,
+        port=settings.http_port,
+        app=app,
+        nice=settings.nice,
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ async def main() -> None:
         finally:
             await ctx.aclose()
 
-    await run_service("router", body, host=settings.http_host, port=settings.http_port)
+    await run_service(
+        "router", body, host=settings.http_host, port=settings.http_port, nice=settings.nice
+    )
 
 
 if __name__ == "__main__":

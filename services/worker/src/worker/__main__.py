@@ -81,7 +81,9 @@ async def main() -> None:
             await providers.aclose()
             await ctx.aclose()
 
-    await run_service("worker", body, host=settings.http_host, port=settings.http_port)
+    await run_service(
+        "worker", body, host=settings.http_host, port=settings.http_port, nice=settings.nice
+    )
 
 
 if __name__ == "__main__":
