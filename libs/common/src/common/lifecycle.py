@@ -116,10 +116,11 @@ def yield_cpu(nice: int) -> int:
     commit and its Redis bookkeeping whatever it carries; a stage that yields the cores to
     the stages after it finds its lanes fuller when it comes back, so the same messages
     cost fewer lanes at every stage after it too. With the router at 10 a backlog drains
-    with about a quarter less CPU per message (route and agent lanes carry twice the
-    entries); with idle cores the niceness changes nothing. Containers have a cgroup each,
-    where niceness weighs only against the container's own processes: there the CPU
-    weights (Compose ``cpu_shares``, Kubernetes CPU requests) do the same.
+    with a tenth to two fifths less CPU per message, its lanes and the agent lanes carrying
+    about twice the entries (``bench/FINDINGS.md``); with idle cores the niceness changes
+    nothing. Containers have a cgroup each, where niceness weighs only against the
+    container's own processes: there the CPU weights (Compose ``cpu_shares``, Kubernetes
+    CPU requests) do the same.
     """
     current = os.getpriority(os.PRIO_PROCESS, 0)
     if nice > current:
