@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clawbus.embedded import EmbeddedRedis
+from common import lifecycle
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -40,6 +41,17 @@ def test_yield_cpu_lowers_the_priority_and_never_raises_it():
     assert yielded(7, BASE) == (max(7, BASE), max(7, BASE))
     assert yielded(7, 12) == (12, 12)  # started nicer: stays so
     assert yielded(0, BASE) == (BASE, BASE)
+
+
+def test_a_sandbox_that_forbids_it_leaves_the_service_as_started(monkeypatch, caplog):
+    def refuse(*_: object) -> None:
+        raise PermissionError("operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    assert lifecycle.yield_cpu(BASE + 5) == BASE
+    assert "could not lower the CPU priority" in caplog.text
+    monkeypatch.delattr(os, "setpriority")  # not a Unix
+    assert lifecycle.yield_cpu(BASE + 5) == 0
 
 
 async def test_the_router_yields_by_default_and_a_setting_changes_it(

@@ -108,7 +108,9 @@ def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def yield_cpu(nice: int) -> int:
     """Lower this process's CPU priority to ``nice`` (never raise it: a process started
-    nicer stays so); returns the niceness it runs at.
+    nicer stays so); returns the niceness it runs at. On Linux a niceness is a thread's:
+    the caller's, and that of the threads it starts afterwards; a service's event loop,
+    which does its work, runs in the caller's.
 
     The stages share a host's cores when they run as processes side by side (``clawbus
     up``, one machine). Under a backlog a stage that takes lanes as soon as they are ready
@@ -122,9 +124,15 @@ def yield_cpu(nice: int) -> int:
     container's own processes: there the CPU weights (Compose ``cpu_shares``, Kubernetes
     CPU requests) do the same.
     """
+    if not hasattr(os, "setpriority"):  # not a Unix: nothing to lower
+        return 0
     current = os.getpriority(os.PRIO_PROCESS, 0)
     if nice > current:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except OSError as exc:  # a sandbox that forbids it: run as started
+            log.warning("could not lower the CPU priority", extra={"error": str(exc)})
+            return current
         return nice
     return current
 
