@@ -6,8 +6,8 @@ Runs five clawbus services as separate processes (echo provider, no delay) and a
 bare XREADGROUP -> XADD+XACK hop processes with as many hops as the pipeline has, on one
 private Redis (AOF everysec). Prints throughput, latency at a steady rate (and at a lower
 one, below saturation), HTTP ingest against a FastAPI endpoint that only XADDs, Redis
-commands and AOF bytes per message, CPU per message (by process for clawbus) at full
-speed and at both rates, and the longest single call Redis ran at full speed, for each of
+commands and AOF bytes per message, CPU per message by process, for both, at full speed
+and at both rates, and the longest single call Redis ran at full speed, for each of
 ``--rounds`` rounds in which the two alternate; the last line is one JSON object with the
 median of every figure.
 """
@@ -407,7 +407,7 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         rate = await throughput(
             lambda: bare.produce(redis, n, 100, None), lambda k: bare.consume(redis, k), n
         )
-        cpu = sum(meter.per_msg_us(n).values())
+        by_process = meter.per_msg_us(n)
         longest = await slow.longest_ms()
         cmds = (await command_calls(redis) - calls) / n
         await bare.mark(redis)
@@ -417,7 +417,7 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
             lambda k: bare.consume(redis, k),
             lat_n,
         )
-        rate_cpu = sum(meter.per_msg_us(lat_n).values())
+        rate_by_process = meter.per_msg_us(lat_n)
         await bare.mark(redis)
         meter = CpuMeter({**pids, "redis": await redis_pid(redis)})
         aof = AofMeter(redis)
@@ -427,7 +427,7 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
             lambda k: bare.consume(redis, k),
             low_n,
         )
-        low_cpu = sum(meter.per_msg_us(low_n).values())
+        low_by_process = meter.per_msg_us(low_n)
         aof_per_msg = await aof.per_msg(low_n)
     finally:
         bare.stop()
@@ -435,10 +435,8 @@ async def measure_bare(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         "bare_msgs_per_s": rate,
         "bare_redis_cmds_per_msg": cmds,
         "bare_aof_bytes_per_msg": aof_per_msg,
-        "bare_cpu_us_per_msg": cpu,
         "bare_longest_call_ms": longest,
-        "bare_rate_cpu_us_per_msg": rate_cpu,
-        "bare_low_rate_cpu_us_per_msg": low_cpu,
+        **by_process_figures("bare_", by_process, rate_by_process, low_by_process),
         **figures(lat, low, "bare_"),
     }
 
@@ -492,15 +490,21 @@ async def measure_ours(redis: Redis, url: str, tmp: Path, args: argparse.Namespa
         "msgs_per_s": rate,
         "redis_cmds_per_msg": cmds,
         "aof_bytes_per_msg": aof_per_msg,
-        "cpu_us_per_msg": sum(by_process.values()),
         "longest_call_ms": longest,
-        **{f"cpu_us_per_msg_{name}": us for name, us in by_process.items()},
-        "rate_cpu_us_per_msg": sum(rate_by_process.values()),
-        **{f"rate_cpu_us_per_msg_{name}": us for name, us in rate_by_process.items()},
-        "low_rate_cpu_us_per_msg": sum(low_by_process.values()),
-        **{f"low_rate_cpu_us_per_msg_{name}": us for name, us in low_by_process.items()},
+        **by_process_figures("", by_process, rate_by_process, low_by_process),
         **figures(lat, low),
     }
+
+
+def by_process_figures(prefix: str, *phases: dict[str, float]) -> dict[str, float]:
+    """CPU per message at full speed, at the rate and at the low rate: each phase's sum and
+    its figure by process."""
+    out: dict[str, float] = {}
+    for phase, by_process in zip(("", "rate_", "low_rate_"), phases, strict=True):
+        key = f"{prefix}{phase}cpu_us_per_msg"
+        out[key] = sum(by_process.values())
+        out |= {f"{key}_{name}": us for name, us in by_process.items()}
+    return out
 
 
 async def measure_http(url: str, tmp: Path, args: argparse.Namespace) -> dict:
@@ -538,13 +542,16 @@ def report(f: dict[str, float], args: argparse.Namespace) -> None:
         (f"at {args.rate:.0f} msg/s", "rate_cpu_us_per_msg_"),
         (low, "low_rate_cpu_us_per_msg_"),
     )
-    for when, prefix in steps:
-        parts = {k.removeprefix(prefix): v for k, v in f.items() if k.startswith(prefix)}
-        print(
-            f"  clawbus CPU per message by process {when} (us): "
-            + ", ".join(f"{name} {us:.0f}" for name, us in parts.items()),
-            flush=True,
-        )
+    for who, p in (("clawbus", ""), ("bare chain", "bare_")):
+        for when, prefix in steps:
+            parts = {
+                k.removeprefix(p + prefix): v for k, v in f.items() if k.startswith(p + prefix)
+            }
+            print(
+                f"  {who} CPU per message by process {when} (us): "
+                + ", ".join(f"{name} {us:.0f}" for name, us in parts.items()),
+                flush=True,
+            )
     for when, key in ((f"at {args.rate:.0f} msg/s", "rate_"), (low, "low_rate_")):
         print(
             f"  CPU per message {when}: clawbus {f[key + 'cpu_us_per_msg']:.0f} us, "
