@@ -47,15 +47,17 @@ async def test_a_publish_marks_each_lane_once_and_counts_every_entry(
     assert await bus.publish(Stage.ROUTE, items) == [False, False, False, True, False]
     calls = {k: int(v["calls"]) for k, v in (await redis.info("commandstats")).items()}
     assert calls["cmdstat_xadd"] == 4
-    # once per lane or per call, not per entry
-    assert calls["cmdstat_xlen"] == calls["cmdstat_zmscore"] == 2
+    # once per lane or per call, not per entry; no look at a lane's stream: its oldest
+    # mark, set where there is none, says whether it has entries
+    assert calls["cmdstat_zmscore"] == 2 and "cmdstat_xlen" not in calls
     # c1 is new: its stream and group made in one command, with no look at the key first
     made = sum(n for name, n in calls.items() if name.startswith("cmdstat_xgroup"))
     assert made == 1 and "cmdstat_exists" not in calls
     # the backlog is counted up once a call (a call per partition)
     assert calls["cmdstat_incrby"] == calls["cmdstat_eval"] and "cmdstat_incr" not in calls
-    # seen ids of both lanes; c1's oldest and ready marks (c2 has entries, and a holder)
-    assert calls["cmdstat_zadd"] == 2 + 1 + 1
+    # seen ids of both lanes; both oldest marks (c2's, which it has already, changed
+    # nothing); c1's ready mark (c2 has entries, and a holder)
+    assert calls["cmdstat_zadd"] == 2 + 2 + 1
     assert calls["cmdstat_pexpire"] == 1  # c2's seen set has more than a window left
     stats = await bus.stats(Stage.ROUTE)
     assert (stats.backlog, stats.ready, stats.active) == (5, 1, 1)
@@ -110,6 +112,41 @@ async def test_a_held_lane_is_not_re_armed_by_new_entries(bus: LaneBus):
     assert await bus.finish(held, [e.id for e in held.entries]) is True  # re-armed on release
     [again] = await bus.claim(Stage.AGENT, 1, 10)
     assert ids(again) == ["m2"]
+
+
+async def test_a_claim_reads_pending_entries_only_of_lanes_that_went_back_with_them(
+    redis: Redis, namespace: str
+):
+    """A lane a publish made ready was never read: one read hands its entries over. A lane
+    that went back (handed back, released with entries left) is read for its pending
+    entries first. Expired leases are looked for once per scan interval, not per claim."""
+    # one partition: a claim's calls then do not depend on where the lanes fall
+    bus = LaneBus(redis, Keys(namespace, 1), lease_ttl_s=600, expiry_scan_s=60)
+
+    async def claim_calls(want: int) -> tuple[list, dict[str, int]]:
+        await redis.config_resetstat()
+        lanes = await bus.claim(Stage.ROUTE, want, 1)
+        stats = await redis.info("commandstats")
+        return lanes, {k: int(v["calls"]) for k, v in stats.items()}
+
+    await bus.publish(Stage.ROUTE, [("c", env(i)) for i in range(3)])
+    [fresh], calls = await claim_calls(1)  # the first claim also looks for expired leases
+    assert ids(fresh) == ["m0"] and not fresh.redelivered
+    assert calls["cmdstat_xreadgroup"] == 1 and calls["cmdstat_zrangebyscore"] == 2
+    await bus.handback(fresh)
+    [again], calls = await claim_calls(1)
+    assert ids(again) == ["m0"] and again.redelivered
+    # the pending read found the entry; no look at expired leases within the interval
+    assert calls["cmdstat_xreadgroup"] == 1 and calls["cmdstat_zrangebyscore"] == 1
+    assert await bus.finish(again, ids_of(again)) is True  # released with m1, m2 left
+    [rest], calls = await claim_calls(1)
+    assert ids(rest) == ["m1"] and not rest.redelivered
+    assert calls["cmdstat_xreadgroup"] == 2  # nothing pending, then the new entry
+    await bus.finish(rest, ids_of(rest))
+    await bus.publish(Stage.ROUTE, [("d", env(9))])
+    lanes, calls = await claim_calls(2)
+    assert sorted(ids(lane)[0] for lane in lanes) == ["m2", "m9"]
+    assert calls["cmdstat_xreadgroup"] == 2 + 1  # c went back, d never did
 
 
 async def test_a_dead_holder_is_fenced_and_its_entries_resume_first(redis: Redis, keys: Keys):

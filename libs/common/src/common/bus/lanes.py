@@ -1,12 +1,14 @@
 """Lanes: ordered, exclusively-held queues of work per key, on Redis Streams.
 
 A lane is a stream with its own consumer group ``g`` and one consumer name ``c``: the
-lease decides who may read, so a new holder simply reads the group's pending entries
-(``0``) before new ones (``>``) and resumes exactly where a dead holder stopped.
+lease decides who may read, so a new holder of a lane that went back with entries read
+(released, handed back, its holder dead) reads the group's pending entries (``0``) before
+new ones (``>``) and resumes exactly where the last holder stopped.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,10 @@ BELL_DEPTH = 64
 # runs, and on Redis 6.2 a call's cost grows with the square of its strings when they are
 # alike (see ``scripts.CLAIM``).
 SCRIPT_STRINGS = 128
+# How often, at most, one bus's claims of a stage look for leases that expired (a dead
+# holder's lanes), and no less than four times a lease: every claim did, a range read of
+# the leases per claim.
+EXPIRY_SCAN_S = 0.25
 
 
 @dataclass(slots=True)
@@ -194,6 +200,7 @@ class LaneBus:
         dedup_window_s: float = 900.0,
         max_attempts: int = 5,
         dlq_maxlen: int = 10_000,
+        expiry_scan_s: float = EXPIRY_SCAN_S,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -211,6 +218,8 @@ class LaneBus:
         self._settles: dict[str, AsyncScript] = {}  # by the precommit script's SHA1
         self._rotation = 0
         self._rings = 0
+        self._scan_s = min(expiry_scan_s, lease_ttl_s / 4)
+        self._scanned: dict[Stage, float] = {}  # stage -> when a claim last looked
         self._blocking: list[wires.Wire] = []  # wires of claims that wait for the bell
         self._claims_wire: wires.Wire | None = None  # the claims that do not wait
 
@@ -490,6 +499,7 @@ class LaneBus:
             pipe.delete(bell)
             return 2 if wait_s > 0 else 1
 
+        scan = self._scan_due(stage)
         more = False
         while want > 0 and candidates:
             shares = [want // len(candidates)] * len(candidates)
@@ -507,6 +517,7 @@ class LaneBus:
                         self.lease_ttl_ms,
                         batch,
                         SCRIPT_STRINGS,
+                        int(scan),
                         *extra_args,
                         *([f"{slots.prefix}:{index}:"] if slots else []),
                     ],
@@ -540,6 +551,15 @@ class LaneBus:
                 elif len(got) == share:
                     candidates.append(index)
         return Claim(claimed, more, taken, room)
+
+    def _scan_due(self, stage: Stage) -> bool:
+        """Whether a claim of ``stage`` now looks for expired leases and slots (it is
+        noted as looked when it does)."""
+        clock = time.monotonic()
+        if clock - self._scanned.get(stage, -self._scan_s) < self._scan_s:
+            return False
+        self._scanned[stage] = clock
+        return True
 
     @staticmethod
     def _claimed(

@@ -100,24 +100,26 @@ for _, lane in ipairs(order) do
   local keep = groups[lane]
   if #keep > 0 then
     local stream = ARGV[1] .. lane
-    local ready = true
-    if redis.call('XLEN', stream) > 0 then
-      -- a lane with entries has its oldest mark already
-      ready = not redis.call('ZSCORE', KEYS[2], lane)
-    else
-      redis.call('ZADD', KEYS[7], 'NX', now_s, lane)
+    -- A lane has an oldest mark exactly while it has entries, and is then ready or held
+    -- already: the mark, set only where there is none, says which lane this is, with no
+    -- look at the stream first
+    if redis.call('ZADD', KEYS[7], 'NX', now_s, lane) == 1 then
+      local ready = true
       -- A new lane gets its stream and group here; one that has them (held, drained:
       -- a held lane keeps its stream until it is released) says so by refusing, in the
       -- one command: no holder without a stream
       local made = redis.pcall('XGROUP', 'CREATE', stream, 'g', '$', 'MKSTREAM')
       if type(made) == 'table' and made.err then
         if not string.find(made.err, 'BUSYGROUP', 1, true) then
+          redis.call('ZREM', KEYS[7], lane)  -- no mark is left for a lane not made
           return redis.error_reply(made.err)
         end
         ready = not redis.call('ZSCORE', KEYS[2], lane)
       end
+      if ready and redis.call('ZADD', KEYS[1], 'NX', now_s, lane) == 1 then
+        out[1] = out[1] + 1
+      end
     end
-    if ready and redis.call('ZADD', KEYS[1], 'NX', now_s, lane) == 1 then out[1] = out[1] + 1 end
     local marks = {}
     for _, i in ipairs(keep) do
       redis.call('XADD', stream, '*', 'e', ARGV[i + 2])
@@ -142,8 +144,8 @@ return out
 """
 )
 
-# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch, budget[, list_prefix, value_prefix,
-#       hash, writers, writer[, slots, cap, slot_ttl_ms, holder_prefix]]
+# ARGV: lane_prefix, max_lanes, lease_ttl_ms, batch, budget, scan(0/1)[, list_prefix,
+#       value_prefix, hash, writers, writer[, slots, cap, slot_ttl_ms, holder_prefix]]
 # Returns {now, table, more, room, {lane, token, entries, attempts, pending[, list, value]}...}.
 # Once the lanes taken have brought ``budget`` strings (entries and list items), no further
 # lane is taken and ``more`` is 1 if ready lanes were left: Lua interns every string a
@@ -155,6 +157,12 @@ return out
 # lane is ready again. ``pending`` is 1 when the entries were read before (a re-delivery).
 # No more ready lanes are looked at than the budget could take (``more`` says when there
 # may be others).
+# With ``scan`` the claim first looks for leases that expired, and slots (below): one lost
+# to a dead holder is found by the next claim that looks, and claimers look a few times a
+# second each, not on every claim. A ready lane's mark is half a millisecond early (ends in .5) when the
+# lane went back with entries its holder had read (released, handed back, failed, or its
+# lease expired): only such a lane can have pending entries, and only for it are they
+# read; a lane made ready by a publish was never read.
 # The leases of the lanes taken are written at the end, one command per key for them all
 # (their ready marks, fencing tokens, expiries and holders), not four per lane.
 # With the further arguments the claim also reads, for each lane it hands over, the list
@@ -175,9 +183,12 @@ CLAIM = (
 local ttl = tonumber(ARGV[3])
 local batch = tonumber(ARGV[4])
 local budget = tonumber(ARGV[5])
-local reads = ARGV[6] ~= nil and ARGV[6] ~= ''
-local slots = ARGV[11] ~= nil and ARGV[11] ~= ''
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 0, 100)
+local reads = ARGV[7] ~= nil and ARGV[7] ~= ''
+local slots = ARGV[12] ~= nil and ARGV[12] ~= ''
+local expired = {}
+if ARGV[6] == '1' then
+  expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 0, 100)
+end
 for _, lane in ipairs(expired) do
   redis.call('ZREM', KEYS[2], lane)
   redis.call('HDEL', KEYS[3], lane)
@@ -185,7 +196,7 @@ for _, lane in ipairs(expired) do
   if redis.call('EXISTS', stream) == 1 then
     local head = redis.call('XPENDING', stream, 'g', '-', '+', 1)
     if head[1] then redis.call('HINCRBY', KEYS[5], lane .. '|' .. head[1][1], 1) end
-    redis.call('ZADD', KEYS[1], now_s, lane)
+    redis.call('ZADD', KEYS[1], string.format('%d.5', now - 1), lane)
   end
 end
 local out = {now, false, 0, false}
@@ -196,27 +207,31 @@ local taken = {}
 -- claim of 1,000 lanes read 1,000 names to take a few
 local want = tonumber(ARGV[2])
 if slots then
-  redis.call('ZREMRANGEBYSCORE', ARGV[11], '-inf', now_s)
-  local room = math.max(tonumber(ARGV[12]) - redis.call('ZCARD', ARGV[11]), 0)
+  if ARGV[6] == '1' then redis.call('ZREMRANGEBYSCORE', ARGV[12], '-inf', now_s) end
+  local room = math.max(tonumber(ARGV[13]) - redis.call('ZCARD', ARGV[12]), 0)
   out[4] = room
   want = math.min(want, room)
 end
 local look = math.min(want, budget)
-local lanes = {}
+local marks = {}
 if look > 0 then
-  lanes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, look)
+  marks = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, look)
 end
-for _, lane in ipairs(lanes) do
+for j = 1, #marks, 2 do
   if strings >= budget then
     out[3] = 1
     break
   end
+  local lane = marks[j]
   looked[#looked + 1] = lane
   local stream = ARGV[1] .. lane
-  -- a ready lane whose stream is gone has nothing to hand over: the read of its
-  -- pending entries says so (NOGROUP), with no look at the key first
-  local pend = redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream, '0')
-  local refused = type(pend) == 'table' and pend.err
+  -- A ready lane whose stream is gone has nothing to hand over: the first read says so
+  -- (NOGROUP), with no look at the key first. A lane never read since it was made ready
+  -- has no pending entries to read.
+  local read = string.find(marks[j + 1], '.', 1, true) and '0' or '>'
+  local first = redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', batch, 'STREAMS', stream,
+                            read)
+  local refused = type(first) == 'table' and first.err
   if refused and not string.find(refused, 'NOGROUP', 1, true) then
     return redis.error_reply(refused)
   end
@@ -224,8 +239,10 @@ for _, lane in ipairs(lanes) do
     local entries = {}
     local attempts = {}
     local pending = 0
-    if pend and pend[1] then entries = pend[1][2] end
-    if #entries > 0 then
+    if first and first[1] then entries = first[1][2] end
+    if read == '>' then
+      for i = 1, #entries do attempts[i] = 0 end
+    elseif #entries > 0 then
       pending = 1
       -- only an entry read before can have been charged an attempt
       for i, e in ipairs(entries) do
@@ -243,19 +260,19 @@ for _, lane in ipairs(lanes) do
     local got = {lane, false, entries, attempts, pending}
     taken[#taken + 1] = got
     if reads and #entries > 0 then
-      if ARGV[10] and ARGV[10] ~= '' and redis.call('HGET', ARGV[9], lane) == ARGV[10] then
-        got[6] = redis.call('LLEN', ARGV[6] .. lane)
+      if ARGV[11] and ARGV[11] ~= '' and redis.call('HGET', ARGV[10], lane) == ARGV[11] then
+        got[6] = redis.call('LLEN', ARGV[7] .. lane)
       else
-        got[6] = redis.call('LRANGE', ARGV[6] .. lane, 0, -1)
+        got[6] = redis.call('LRANGE', ARGV[7] .. lane, 0, -1)
         strings = strings + #got[6]
       end
-      got[7] = redis.call('GET', ARGV[7] .. string.match(lane, '^[^|]*'))
-      if not out[2] then out[2] = redis.call('HGETALL', ARGV[8]) end
+      got[7] = redis.call('GET', ARGV[8] .. string.match(lane, '^[^|]*'))
+      if not out[2] then out[2] = redis.call('HGETALL', ARGV[9]) end
     end
     table.insert(out, got)
   end
 end
-if #lanes == look and look < want then out[3] = 1 end
+if #marks == 2 * look and look < want then out[3] = 1 end
 -- the leases of all lanes taken, in one write per key: a fencing token each, the lease's
 -- expiry and its holder
 if #looked > 0 then redis.call('ZREM', KEYS[1], unpack(looked)) end
@@ -274,13 +291,13 @@ if #taken > 0 then
   redis.call('ZADD', KEYS[2], unpack(expiries))
   redis.call('HSET', KEYS[3], unpack(holders))
   if slots then
-    local leased = string.format('%d', now + tonumber(ARGV[13]))
+    local leased = string.format('%d', now + tonumber(ARGV[14]))
     local held = {}
     for k, got in ipairs(taken) do
       held[2 * k - 1] = leased
-      held[2 * k] = ARGV[14] .. got[2]
+      held[2 * k] = ARGV[15] .. got[2]
     end
-    redis.call('ZADD', ARGV[11], unpack(held))
+    redis.call('ZADD', ARGV[12], unpack(held))
     out[4] = out[4] - #taken
   end
 end
@@ -327,10 +344,12 @@ local function unhold()
   redis.call('ZREM', KEYS[2], ARGV[2])
   redis.call('HDEL', KEYS[3], ARGV[2])
 end
+-- a lane that goes back with entries is marked as one whose entries may have been read:
+-- its mark half a millisecond early (see CLAIM)
 local function release(ready_at)
   unhold()
   if head_ms() then
-    redis.call('ZADD', KEYS[1], ready_at, ARGV[2])
+    redis.call('ZADD', KEYS[1], string.format('%d.5', ready_at - 1), ARGV[2])
     return 2
   end
   redis.call('DEL', stream)
