@@ -113,9 +113,23 @@ redis.call('SET', KEYS[1], ARGV[1])
 return false
 """
 
+# the same record left to the step: not set where it is unset (see ``Precommit.unwritten``)
+UNWRITTEN = """
+local prior = redis.call('GET', KEYS[1])
+if prior then return prior end
+return false
+"""
+
 
 def staged(
-    redis: Redis, keys: Keys, name: str, value: str, *, drop: bool = False, fenced: bool = False
+    redis: Redis,
+    keys: Keys,
+    name: str,
+    value: str,
+    *,
+    drop: bool = False,
+    fenced: bool = False,
+    unwritten: bool = False,
 ) -> Precommit:
     """A precommit that records ``value`` unless a record is there, like a run's (and,
     with ``fenced``, finds the lane's lease lost, as a run's finds it)."""
@@ -131,6 +145,9 @@ def staged(
     sha = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
     if fenced:  # writes nothing, as a precommit that checks the lease writes nothing
         return Precommit((redis.register_script("return -1"), [key], []), key, sha, recover)
+    if unwritten:
+        call = (redis.register_script(UNWRITTEN), [key], [value])
+        return Precommit(call, key, sha, recover, drop=True, unwritten=(value.encode(), 60))
     return Precommit((redis.register_script(RECORD), [key], [value]), key, sha, recover, drop=drop)
 
 
@@ -260,3 +277,46 @@ async def test_a_server_that_lost_its_scripts_settles_a_staged_commit(
     assert await pending(redis, keys, Stage.ROUTE, "p12") == 0
     assert await lane_ids(bus, Stage.AGENT, "s-p12") == ["out-mine"]
     assert await redis.exists(keys.kv("record:p12")) == 0
+
+
+async def test_an_unwritten_record_is_never_written_when_the_step_acks(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    warm = await held(bus, "p13")  # the scripts loaded first, as in a service that has run
+    await commit_staged(writer, warm, staged(redis, keys, "p13", "mine", unwritten=True), "mine")
+    lane = await held(bus, "p14")
+    await redis.config_resetstat()
+    await commit_staged(writer, lane, staged(redis, keys, "p14", "mine", unwritten=True), "mine")
+    stats = await redis.info("commandstats")
+    # the precommit's look, and nothing more of the record: no write, read back or delete
+    # (the one delete is the drained input lane's stream)
+    assert stats["cmdstat_get"]["calls"] == stats["cmdstat_del"]["calls"] == 1
+    assert "cmdstat_set" not in stats
+    assert await pending(redis, keys, Stage.ROUTE, "p14") == 0
+    assert await lane_ids(bus, Stage.AGENT, "s-p14") == ["out-mine"]
+    assert await redis.exists(keys.kv("record:p14")) == 0
+
+
+async def test_an_unwritten_record_is_written_where_the_step_stops_short_of_the_ack(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    refused = await held(bus, "p15")
+    out = keys.lane_partition(Stage.AGENT, "s-p15").lane_stream("s-p15")
+    await redis.set(out, "not a stream")  # the output's append meets WRONGTYPE
+    with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
+        await commit_staged(
+            writer, refused, staged(redis, keys, "p15", "mine", unwritten=True), "mine"
+        )
+    assert await pending(redis, keys, Stage.ROUTE, "p15") == 1
+    # the next attempt finds the record, as it would have had it been written first
+    assert await redis.get(keys.kv("record:p15")) == b"mine"
+    assert 0 < await redis.ttl(keys.kv("record:p15")) <= 60
+
+    fenced = await held(bus, "p16")
+    await redis.hset(fenced.partition.holders, fenced.lane, "another holder's token")
+    with pytest.raises(Fenced):
+        await commit_staged(
+            writer, fenced, staged(redis, keys, "p16", "mine", unwritten=True), "mine"
+        )
+    assert await pending(redis, keys, Stage.ROUTE, "p16") == 1
+    assert await redis.get(keys.kv("record:p16")) == b"mine"

@@ -106,8 +106,9 @@ class Harness:
 
     async def handler(self, lane: ClaimedLane, entries: list[Entry]) -> list[Emit]:
         """The real handler, then its precommit alone (the run's record and state
-        changes): what Redis holds when a worker dies right after that part of its commit
-        round trip. Returns the outputs that stand."""
+        changes): what Redis holds when the commit's step stops short of the ack after
+        that part (a publish refused, the lease lost), the record it leaves to the step
+        written as the step writes it then. Returns the outputs that stand."""
         out = await self.agent_handler(lane, entries)
         if not isinstance(out, Staged):
             return out
@@ -116,6 +117,9 @@ class Harness:
             reply = await script(keys=keys, args=args)
         except RedisError as exc:
             reply = exc
+        if out.precommit.unwritten is not None and reply is None:
+            value, ttl_s = out.precommit.unwritten
+            await self.redis.set(out.precommit.key, value, ex=ttl_s)
         if out.precommit.landed is not None and not isinstance(reply, Exception):
             out.precommit.landed(reply)  # as the lane commit tells it
         return list(out.precommit.recover(reply))

@@ -20,7 +20,9 @@ was claimed with: a holder that lost its lease (it stalled past the lease, and t
 holder took the turn over) cannot apply the turn a second time, whether or not the next
 holder's record is still there. That is what lets a run's record go in the step that acks
 its entries: once they are acked no holder can be handed them again, and the record would
-only take memory (about a kilobyte a turn, for a day).
+only take memory (about a kilobyte a turn, for a day). A staged run's record is not even
+written when that step goes through to the ack (see ``Precommit.unwritten``): it is
+written only where the step stops short of it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ FENCED = -1
 
 # KEYS[1]: the run record; KEYS[2]: the holders of the run's lane's partition; KEYS[3..]:
 # the keys the writes touch.
-# ARGV: record value, record ttl (s), lane, fencing token, then per write: argc, command,
-# args...
+# ARGV: record value, record ttl (s; 0: the record is left to the lane commit, which writes
+# it only if it stops short of the ack), lane, fencing token, then per write: argc,
+# command, args...
 # Returns FENCED if the lane's holder is no longer the run's (and writes nothing), the prior
 # record if the run was committed already (and writes nothing), else false.
 COMMIT = """
@@ -69,7 +72,7 @@ while i <= #ARGV do
   redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if ARGV[2] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return false
 """
 
@@ -173,7 +176,7 @@ class Journal:
             return None
         record = self.keys.run(turn.session, turn.run_id)
         value = emit_codec.encode(outcome.emits)
-        keys, argv = self._script_args(record, value, lane, outcome)
+        keys, argv = self._script_args(record, value, lane, outcome, ttl_s=0)
 
         def recover(reply: Any) -> list[Emit]:
             _raise_if_refused(reply, lane)
@@ -190,7 +193,15 @@ class Journal:
         self._forget(outcome)
         return Staged(
             outcome.emits,
-            Precommit((self._commit, keys, argv), record, sha, recover, landed, drop=True),
+            Precommit(
+                (self._commit, keys, argv),
+                record,
+                sha,
+                recover,
+                landed,
+                drop=True,
+                unwritten=(value, self.ttl_s),
+            ),
         )
 
     def _forget(self, outcome: Outcome) -> None:
@@ -202,16 +213,22 @@ class Journal:
             self.held.remember(_history_writes(outcome))
 
     def _script_args(
-        self, record: str, value: bytes, lane: ClaimedLane, outcome: Outcome
+        self,
+        record: str,
+        value: bytes,
+        lane: ClaimedLane,
+        outcome: Outcome,
+        *,
+        ttl_s: int | None = None,
     ) -> tuple[list[str], list[Any]]:
         """Keys and arguments of the COMMIT script: the outcome's writes as queued (after
-        any reads they depend on)."""
+        any reads they depend on); the record kept ``ttl_s`` (0: not written)."""
         recorder = self.redis.pipeline(transaction=False)
         for op in outcome.ops:
             op.write(recorder)
         writes = [args for args, _ in recorder.command_stack]
         keys = [record, lane.partition.holders, *(str(args[1]) for args in writes)]
-        argv: list[Any] = [value, self.ttl_s, lane.lane, lane.token]
+        argv: list[Any] = [value, self.ttl_s if ttl_s is None else ttl_s, lane.lane, lane.token]
         for args in writes:
             argv += [len(args), *args]
         return keys, argv

@@ -95,7 +95,10 @@ class GuardedFinish:
     """A lane's finish that stands only if its precommit's record does: ``precommit`` runs
     first and sets ``key`` unless it is set already; ``outputs`` are published and the lane
     finished only if ``key`` then holds the value whose SHA1 is ``sha``, all in one step
-    (``scripts.settle``). With ``drop``, ``key`` is deleted once ``ids`` are acked."""
+    (``scripts.settle``). With ``drop``, ``key`` is deleted once ``ids`` are acked; with
+    ``unwritten`` as well (the value and its time to live, seconds), a precommit that
+    answers false left ``key`` unset, and the value is written only where the step stops
+    short of the ack."""
 
     precommit: ScriptCall
     key: str
@@ -105,6 +108,7 @@ class GuardedFinish:
     ids: Sequence[str]
     release: bool
     drop: bool = False
+    unwritten: tuple[bytes, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,13 +407,15 @@ class LaneBus:
         _, finish_keys, finish_args = self._finish_call(g.lane, g.ids, g.release)
         parts.append((finish_keys, finish_args))
         keys: list[str] = []
-        layout: list[Any] = [len(parts), int(g.drop)]
+        mode = 0 if not g.drop else 2 if g.unwritten else 1
+        layout: list[Any] = [len(parts), mode]
         args: list[Any] = []
         for part_keys, part_args in parts:
             layout += [len(part_keys), len(part_args)]
             keys += part_keys
             args += part_args
-        return (settle, [*keys, g.key], [*layout, *args, g.sha])
+        value = list(g.unwritten) if g.drop and g.unwritten else []
+        return (settle, [*keys, g.key], [*layout, *args, *value, g.sha])
 
     async def publish(
         self, stage: Stage, items: Sequence[tuple[str, Envelope]], *, dedup: bool = True

@@ -527,15 +527,20 @@ PUBLISH, CLAIM, FINISH, FAIL, HANDBACK, RENEW, REPLAY = (
 
 # KEYS: the precommit's keys, each publish's partition keys, the lane's partition keys, the
 #       guard key.
-# ARGV: parts (the precommit, each publish, the finish), drop(0/1), each part's key count
-#       and argument count in that order; then each part's arguments in turn; the SHA1 the
-#       guard key's value must have ('' for any value).
+# ARGV: parts (the precommit, each publish, the finish), mode (0 keep, 1 drop, 2 drop
+#       unwritten), each part's key count and argument count in that order; then each
+#       part's arguments in turn; with mode 2 the guard's value and its time to live (s);
+#       the SHA1 the guard key's value must have ('' for any value).
 # Runs the precommit; if the guard key then holds what it must, the publishes and the
 # finish, as PUBLISH and FINISH would (with drop, the guard key is deleted once the finish
 # acked: a record needed only as long as its entries could be handed over again). Returns
 # {finish's result, the precommit's reply, each publish's reply...}, or {-2, the
 # precommit's reply} when the guard key holds anything else (or nothing). One step: a
 # connection lost, or a server stopped, cannot leave the precommit written and the rest not.
+# With mode 2 a precommit that finds the guard key unset leaves it so and answers false:
+# its value stands without being written, read, hashed and deleted in the one step that
+# acks the entries, and is written only where the step stops short of that ack (a publish
+# or the finish refused), so a re-run still finds it.
 _SETTLE = """
 local parts = tonumber(ARGV[1])
 local nk, na = 0, 2 + 2 * parts
@@ -549,17 +554,34 @@ local reply = pre(part(1))
 if reply == nil then reply = false end
 if type(reply) == 'table' and reply.err then return reply end
 local guard, sha = KEYS[#KEYS], ARGV[#ARGV]
-local held = redis.call('GET', guard)
-if not held or (sha ~= '' and redis.sha1hex(held) ~= sha) then return {-2, reply} end
+local unwritten = ARGV[2] == '2' and reply == false
+local function run(step, keys, args)
+  if not unwritten then return step(keys, args) end
+  local ok, result = pcall(step, keys, args)
+  if ok and not result.err then return result end
+  redis.call('SET', guard, ARGV[#ARGV - 2], 'EX', ARGV[#ARGV - 1])
+  if ok then return result end
+  if type(result) == 'table' then return result end
+  return redis.error_reply(tostring(result))
+end
+if not unwritten then
+  local held = redis.call('GET', guard)
+  if not held or (sha ~= '' and redis.sha1hex(held) ~= sha) then return {-2, reply} end
+end
 local out = {0, reply}
 for i = 2, parts - 1 do
-  local published = publish(part(i))
+  local published = run(publish, part(i))
   if published.err then return published end
   out[#out + 1] = published
 end
-local finished = finish(part(parts))
+local finished = run(finish, part(parts))
+if finished.err then return finished end
 out[1] = finished[1]
-if ARGV[2] == '1' and finished[1] > 0 then redis.call('DEL', guard) end
+if finished[1] > 0 then
+  if ARGV[2] ~= '0' and not unwritten then redis.call('DEL', guard) end
+elseif unwritten then
+  redis.call('SET', guard, ARGV[#ARGV - 2], 'EX', ARGV[#ARGV - 1])
+end
 return out
 """
 
