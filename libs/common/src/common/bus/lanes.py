@@ -31,9 +31,9 @@ BELL_DEPTH = 64
 # runs, and on Redis 6.2 a call's cost grows with the square of its strings when they are
 # alike (see ``scripts.CLAIM``).
 SCRIPT_STRINGS = 128
-# How often, at most, one bus's claims of a stage look for leases that expired (a dead
-# holder's lanes), and no less than four times a lease: every claim did, a range read of
-# the leases per claim.
+# How often, at most, one bus's claims of a stage look for leases (and agent slots) that
+# expired, their holders dead, and at least four times a lease: when every claim looked,
+# that was a range read per claim.
 EXPIRY_SCAN_S = 0.25
 
 

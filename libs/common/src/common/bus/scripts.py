@@ -159,10 +159,10 @@ return out
 # may be others).
 # With ``scan`` the claim first looks for leases that expired, and slots (below): one lost
 # to a dead holder is found by the next claim that looks, and claimers look a few times a
-# second each, not on every claim. A ready lane's mark is half a millisecond early (ends in .5) when the
-# lane went back with entries its holder had read (released, handed back, failed, or its
-# lease expired): only such a lane can have pending entries, and only for it are they
-# read; a lane made ready by a publish was never read.
+# second each, not on every claim. A ready lane's mark is half a millisecond early (ends
+# in .5) when the lane went back with entries its holder had read (released, handed back,
+# failed, or its lease expired): only such a lane can have pending entries, and only for
+# it are they read; a lane made ready by a publish was never read.
 # The leases of the lanes taken are written at the end, one command per key for them all
 # (their ready marks, fencing tokens, expiries and holders), not four per lane.
 # With the further arguments the claim also reads, for each lane it hands over, the list
