@@ -215,13 +215,15 @@ async def test_a_dropped_record_goes_with_the_ack(
     assert await redis.exists(keys.kv("record:p5")) == 0
 
 
+@pytest.mark.parametrize("unwritten", [False, True], ids=["written", "unwritten"])
 async def test_a_dropped_record_stays_when_the_ack_is_fenced(
-    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys, unwritten: bool
 ):
     lane = await held(bus, "p6")
     await redis.hset(lane.partition.holders, lane.lane, "another holder's token")
+    pre = staged(redis, keys, "p6", "mine", drop=True, unwritten=unwritten)
     with pytest.raises(Fenced):
-        await commit_staged(writer, lane, staged(redis, keys, "p6", "mine", drop=True), "mine")
+        await commit_staged(writer, lane, pre, "mine")
     assert await pending(redis, keys, Stage.ROUTE, "p6") == 1
     # the next holder is handed the entry again and must find the record
     assert await redis.get(keys.kv("record:p6")) == b"mine"
@@ -252,18 +254,32 @@ async def test_a_precommit_its_outputs_and_its_ack_are_one_script_call(
     assert await lane_ids(bus, Stage.AGENT, "s-p9") == ["out-mine"]
 
 
+@pytest.mark.parametrize("unwritten", [False, True], ids=["written", "unwritten"])
 async def test_a_publish_refused_in_the_step_publishes_and_acks_nothing(
-    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys, unwritten: bool
 ):
     lane = await held(bus, "p10")
     out = keys.lane_partition(Stage.AGENT, "s-p10").lane_stream("s-p10")
+    record = keys.kv("record:p10")
     await redis.set(out, "not a stream")  # the output's append meets WRONGTYPE
     with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
-        await commit_staged(writer, lane, staged(redis, keys, "p10", "mine"), "mine")
+        pre = staged(redis, keys, "p10", "mine", unwritten=unwritten)
+        await commit_staged(writer, lane, pre, "mine")
     assert await pending(redis, keys, Stage.ROUTE, "p10") == 1
     assert await redis.get(out) == b"not a stream"
-    # what the precommit wrote stands: the next attempt finds it and sends what it recorded
-    assert await redis.get(keys.kv("record:p10")) == b"mine"
+    # what the precommit wrote stands (a record left to the step, the step wrote): the
+    # next attempt finds it and sends what it recorded
+    assert await redis.get(record) == b"mine"
+    if unwritten:
+        assert 0 < await redis.ttl(record) <= 60
+    await redis.delete(out)  # repaired: the next attempt goes through
+    await commit_staged(
+        writer, lane, staged(redis, keys, "p10", "mine", unwritten=unwritten), "mine"
+    )
+    assert await pending(redis, keys, Stage.ROUTE, "p10") == 0
+    assert await lane_ids(bus, Stage.AGENT, "s-p10") == ["out-mine"]
+    # a record left to the step goes with the ack, as a dropped one does
+    assert await redis.exists(record) == (0 if unwritten else 1)
 
 
 async def test_a_server_that_lost_its_scripts_settles_a_staged_commit(
@@ -295,28 +311,3 @@ async def test_an_unwritten_record_is_never_written_when_the_step_acks(
     assert await pending(redis, keys, Stage.ROUTE, "p14") == 0
     assert await lane_ids(bus, Stage.AGENT, "s-p14") == ["out-mine"]
     assert await redis.exists(keys.kv("record:p14")) == 0
-
-
-async def test_an_unwritten_record_is_written_where_the_step_stops_short_of_the_ack(
-    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
-):
-    refused = await held(bus, "p15")
-    out = keys.lane_partition(Stage.AGENT, "s-p15").lane_stream("s-p15")
-    await redis.set(out, "not a stream")  # the output's append meets WRONGTYPE
-    with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
-        await commit_staged(
-            writer, refused, staged(redis, keys, "p15", "mine", unwritten=True), "mine"
-        )
-    assert await pending(redis, keys, Stage.ROUTE, "p15") == 1
-    # the next attempt finds the record, as it would have had it been written first
-    assert await redis.get(keys.kv("record:p15")) == b"mine"
-    assert 0 < await redis.ttl(keys.kv("record:p15")) <= 60
-
-    fenced = await held(bus, "p16")
-    await redis.hset(fenced.partition.holders, fenced.lane, "another holder's token")
-    with pytest.raises(Fenced):
-        await commit_staged(
-            writer, fenced, staged(redis, keys, "p16", "mine", unwritten=True), "mine"
-        )
-    assert await pending(redis, keys, Stage.ROUTE, "p16") == 1
-    assert await redis.get(keys.kv("record:p16")) == b"mine"

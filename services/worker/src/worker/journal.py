@@ -140,7 +140,7 @@ class Journal:
                         return emit_codec.decode(raw)
                     for op in outcome.ops:
                         await op.read(pipe)
-                    keys, argv = self._script_args(record, value, lane, outcome)
+                    keys, argv = self._script_args(record, value, lane, outcome, self.ttl_s)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     # by text: a server that lost its scripts cannot refuse it mid-transaction
                     pipe.eval(COMMIT, len(keys), *keys, *argv)
@@ -176,7 +176,7 @@ class Journal:
             return None
         record = self.keys.run(turn.session, turn.run_id)
         value = emit_codec.encode(outcome.emits)
-        keys, argv = self._script_args(record, value, lane, outcome, ttl_s=0)
+        keys, argv = self._script_args(record, value, lane, outcome, 0)
 
         def recover(reply: Any) -> list[Emit]:
             _raise_if_refused(reply, lane)
@@ -199,7 +199,6 @@ class Journal:
                 sha,
                 recover,
                 landed,
-                drop=True,
                 unwritten=(value, self.ttl_s),
             ),
         )
@@ -218,8 +217,7 @@ class Journal:
         value: bytes,
         lane: ClaimedLane,
         outcome: Outcome,
-        *,
-        ttl_s: int | None = None,
+        ttl_s: int,
     ) -> tuple[list[str], list[Any]]:
         """Keys and arguments of the COMMIT script: the outcome's writes as queued (after
         any reads they depend on); the record kept ``ttl_s`` (0: not written)."""
@@ -228,7 +226,7 @@ class Journal:
             op.write(recorder)
         writes = [args for args, _ in recorder.command_stack]
         keys = [record, lane.partition.holders, *(str(args[1]) for args in writes)]
-        argv: list[Any] = [value, self.ttl_s if ttl_s is None else ttl_s, lane.lane, lane.token]
+        argv: list[Any] = [value, ttl_s, lane.lane, lane.token]
         for args in writes:
             argv += [len(args), *args]
         return keys, argv

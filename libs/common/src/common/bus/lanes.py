@@ -95,10 +95,10 @@ class GuardedFinish:
     """A lane's finish that stands only if its precommit's record does: ``precommit`` runs
     first and sets ``key`` unless it is set already; ``outputs`` are published and the lane
     finished only if ``key`` then holds the value whose SHA1 is ``sha``, all in one step
-    (``scripts.settle``). With ``drop``, ``key`` is deleted once ``ids`` are acked; with
-    ``unwritten`` as well (the value and its time to live, seconds), a precommit that
-    answers false left ``key`` unset, and the value is written only where the step stops
-    short of the ack."""
+    (``scripts.settle``). With ``drop``, ``key`` is deleted once ``ids`` are acked. With
+    ``unwritten`` (the value and its time to live, seconds; it implies ``drop``), a
+    precommit that answers false left ``key`` unset, and the value is written only where
+    the step stops short of the ack."""
 
     precommit: ScriptCall
     key: str
@@ -407,14 +407,13 @@ class LaneBus:
         _, finish_keys, finish_args = self._finish_call(g.lane, g.ids, g.release)
         parts.append((finish_keys, finish_args))
         keys: list[str] = []
-        mode = 0 if not g.drop else 2 if g.unwritten else 1
-        layout: list[Any] = [len(parts), mode]
+        layout: list[Any] = [len(parts), 2 if g.unwritten else int(g.drop)]
         args: list[Any] = []
         for part_keys, part_args in parts:
             layout += [len(part_keys), len(part_args)]
             keys += part_keys
             args += part_args
-        value = list(g.unwritten) if g.drop and g.unwritten else []
+        value = list(g.unwritten) if g.unwritten else []
         return (settle, [*keys, g.key], [*layout, *args, *value, g.sha])
 
     async def publish(

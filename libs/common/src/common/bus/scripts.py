@@ -555,13 +555,14 @@ if reply == nil then reply = false end
 if type(reply) == 'table' and reply.err then return reply end
 local guard, sha = KEYS[#KEYS], ARGV[#ARGV]
 local unwritten = ARGV[2] == '2' and reply == false
+-- where the step stops short of the ack, the record a mode 2 precommit left unset is written
+local function short(result)
+  if unwritten then redis.call('SET', guard, ARGV[#ARGV - 2], 'EX', ARGV[#ARGV - 1]) end
+  return result
+end
 local function run(step, keys, args)
-  if not unwritten then return step(keys, args) end
   local ok, result = pcall(step, keys, args)
-  if ok and not result.err then return result end
-  redis.call('SET', guard, ARGV[#ARGV - 2], 'EX', ARGV[#ARGV - 1])
-  if ok then return result end
-  if type(result) == 'table' then return result end
+  if ok or type(result) == 'table' then return result end
   return redis.error_reply(tostring(result))
 end
 if not unwritten then
@@ -571,17 +572,14 @@ end
 local out = {0, reply}
 for i = 2, parts - 1 do
   local published = run(publish, part(i))
-  if published.err then return published end
+  if published.err then return short(published) end
   out[#out + 1] = published
 end
 local finished = run(finish, part(parts))
-if finished.err then return finished end
+if finished.err then return short(finished) end
 out[1] = finished[1]
-if finished[1] > 0 then
-  if ARGV[2] ~= '0' and not unwritten then redis.call('DEL', guard) end
-elseif unwritten then
-  redis.call('SET', guard, ARGV[#ARGV - 2], 'EX', ARGV[#ARGV - 1])
-end
+if finished[1] <= 0 then return short(out) end
+if ARGV[2] ~= '0' and not unwritten then redis.call('DEL', guard) end
 return out
 """
 

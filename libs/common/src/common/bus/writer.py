@@ -53,10 +53,10 @@ class Precommit:
     nothing published when the precommit itself failed); or ``Fenced`` when the call found
     the lane's lease lost, and the commit fails with that. ``landed``, if given, is told
     the call's reply whenever the call did not fail. With ``drop``, ``key`` is deleted in
-    the same step that acks the entries: a record needed only until then. With ``drop``
-    and ``unwritten`` (the value and its time to live, seconds), ``call`` does not set an
-    unset ``key`` and answers false: the value is written only where that step stops
-    short of the ack, and otherwise never written, read or deleted.
+    the same step that acks the entries: a record needed only until then. With
+    ``unwritten`` (the value and its time to live, seconds; it implies ``drop``), ``call``
+    does not set an unset ``key`` and answers false: the value is written only where that
+    step stops short of the ack, and otherwise never written, read or deleted.
     """
 
     call: ScriptCall
