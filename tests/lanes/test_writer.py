@@ -311,3 +311,15 @@ async def test_an_unwritten_record_is_never_written_when_the_step_acks(
     assert await pending(redis, keys, Stage.ROUTE, "p14") == 0
     assert await lane_ids(bus, Stage.AGENT, "s-p14") == ["out-mine"]
     assert await redis.exists(keys.kv("record:p14")) == 0
+
+
+async def test_a_server_that_lost_its_scripts_reports_a_refused_step_as_refused(
+    bus: LaneBus, writer: BatchWriter, redis: Redis, keys: Keys
+):
+    lane = await held(bus, "p17")
+    out = keys.lane_partition(Stage.AGENT, "s-p17").lane_stream("s-p17")
+    await redis.set(out, "not a stream")
+    await redis.script_flush()  # the step's script is loaded again, and meets WRONGTYPE
+    with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
+        await commit_staged(writer, lane, staged(redis, keys, "p17", "mine"), "mine")
+    assert await pending(redis, keys, Stage.ROUTE, "p17") == 1

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, cast
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from common import wire as wires
 from common.bus import scripts
@@ -192,6 +192,15 @@ def _entry(raw_entry: list[Any], attempts: int) -> Entry:
     return entry
 
 
+async def _run_again(script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """A script the server had lost, loaded and run again: an error it answers comes
+    back as a result, as it would have the first time."""
+    try:
+        return await script(keys=keys, args=args)
+    except ResponseError as exc:
+        return exc
+
+
 class LaneBus:
     """The only code that issues lane stream commands."""
 
@@ -265,7 +274,7 @@ class LaneBus:
         rerun = False
         for i, (script, keys, args) in enumerate(calls):
             if isinstance(results[i], NoScriptError):
-                results[i] = await script(keys=keys, args=args)
+                results[i] = await _run_again(script, keys, args)
                 rerun = True
         if rerun and tail is not None:
             # the tail follows the scripts (a ring must not wake a consumer before the
