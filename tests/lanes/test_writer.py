@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from common.bus import ClaimedLane, LaneBus
+from common.bus.lanes import Committed
 from common.bus.writer import BatchWriter, Emit, Precommit, PrecommitFailed
 from common.envelope import Envelope
 from common.errors import Fenced
@@ -323,3 +324,21 @@ async def test_a_server_that_lost_its_scripts_reports_a_refused_step_as_refused(
     with pytest.raises(PrecommitFailed, match="WRONGTYPE"):
         await commit_staged(writer, lane, staged(redis, keys, "p17", "mine"), "mine")
     assert await pending(redis, keys, Stage.ROUTE, "p17") == 1
+
+
+async def test_a_flush_that_fails_in_its_own_code_fails_its_commits(
+    bus: LaneBus, writer: BatchWriter, monkeypatch: pytest.MonkeyPatch
+):
+    """A flush that breaks after its round trip answers its lanes with the error, and the
+    writer goes on with the next."""
+    real = bus.commit
+
+    async def short_answer(*args, **kwargs):  # one finish result short: the flush breaks
+        return Committed({}, [], [])
+
+    lane = await held(bus, "c1")
+    monkeypatch.setattr(bus, "commit", short_answer)
+    with pytest.raises(ValueError):
+        await asyncio.wait_for(commit(writer, lane, "s1"), 2)
+    monkeypatch.setattr(bus, "commit", real)
+    assert await asyncio.wait_for(commit(writer, lane, "s1"), 2) is False

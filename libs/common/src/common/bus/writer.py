@@ -143,7 +143,19 @@ class BatchWriter:
             self._wake.clear()
             batch, self._queue = self._queue, []
             if batch:
-                await self._flush(batch)
+                await self._flush_or_fail(batch)
+
+    async def _flush_or_fail(self, batch: list[_Commit]) -> None:
+        """A flush whose own code failed fails its commits (none waits on it for ever), and
+        the writer goes on with the next: an error escaping here would end the writer's
+        task, and every commit after it would wait for ever."""
+        try:
+            await self._flush(batch)
+        except Exception as exc:
+            log.exception("a flush failed")
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(exc)
 
     async def _flush(self, batch: list[_Commit]) -> None:
         plain = [item for item in batch if item.precommit is None]
