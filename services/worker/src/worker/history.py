@@ -75,18 +75,24 @@ def _without_images(message: ModelMessage) -> ModelMessage:
 
 
 class History:
-    """A session's history as parsed, with what every run derives from it (its tokens,
-    its turns' messages, those messages with consecutive roles merged) worked out once.
-    Read-only: a longer history is a new one (``extended``)."""
+    """A session's history as parsed, with what every run derives from it (its tokens and
+    its turns' messages with consecutive roles merged) worked out once. Read-only: a longer
+    history is a new one (``extended``), which shares the items and copies two lists: the
+    worker's caches keep a history per session, and the collector walks every list they
+    keep."""
 
-    __slots__ = ("_merged", "_messages", "_tokens", "items", "turns")
+    __slots__ = ("_merged", "_tokens", "items")
 
     def __init__(self, items: Sequence[HistoryItem] = ()) -> None:
         self.items = list(items)
-        self.turns = [i for i in self.items if i.kind == "turn"]
         self._tokens = sum(i.tokens for i in self.items)
-        self._messages = [m for turn in self.turns for m in turn.messages]
-        self._merged = merge_roles(self._messages)
+        self._merged = merge_roles([m for turn in self.turns for m in turn.messages])
+
+    @property
+    def turns(self) -> list[HistoryItem]:
+        """The turn items (all but a summary at the head), worked out when asked: only a
+        history past its budget is asked (``to_fold``, compaction)."""
+        return [i for i in self.items if i.kind == "turn"]
 
     @property
     def summary(self) -> str:
@@ -105,11 +111,8 @@ class History:
             return History([*self.items, *turns])
         out = History.__new__(History)
         out.items = [*self.items, *turns]
-        out.turns = [*self.turns, *turns]
         out._tokens = self._tokens + sum(t.tokens for t in turns)
-        added = [m for t in turns for m in t.messages]
-        out._messages = [*self._messages, *added]
-        out._merged = merge_roles(added, onto=self._merged)
+        out._merged = merge_roles([m for t in turns for m in t.messages], onto=self._merged)
         return out
 
     def to_fold(self, budget: int) -> int:
