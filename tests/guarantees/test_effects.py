@@ -1,4 +1,5 @@
-"""G4: a retried delivery never sends twice silently."""
+"""G4: a retried delivery never sends twice silently; G3: a reply whose channel is not
+enabled is kept, not lost."""
 
 from __future__ import annotations
 
@@ -9,22 +10,24 @@ from redis.asyncio import Redis
 
 from common.bus import LaneBus
 from common.config import load_config
-from common.envelope import Envelope, now_ms
+from common.envelope import Envelope, decode, now_ms
 from common.errors import RetryableError
 from common.keys import Keys, Stage
 from common.messages import Destination, OutboundMessage
 from delivery.channels.webhook import WebhookChannel
 from delivery.handler import DeliverHandler
 from tests.guarantees.cluster import SECRET, Sink
+from tests.support.delivery_stack import config_for, delivering, eventually
 
 
-def outbound(text: str) -> Envelope:
+def outbound(text: str, action: str = "send") -> Envelope:
     msg = OutboundMessage(
         id=f"out-{text}",
         destination=Destination(channel="http", chat_id="c"),
         agent="assistant",
         session="assistant|http:c",
         text=text,
+        action=action,
     )
     return Envelope(
         id=msg.id,
@@ -84,4 +87,35 @@ async def test_a_send_that_timed_out_is_resent_flagged_with_the_same_id(
     first, second = sink.received
     assert first.delivery_id == second.delivery_id == "out-maybe"
     assert (first.possible_duplicate, second.possible_duplicate) == (False, True)
+    await channel.aclose()
+
+
+async def test_a_reply_to_a_channel_not_enabled_waits_in_the_dead_letters(
+    redis: Redis, keys: Keys, sink: Sink
+):
+    bus = LaneBus(redis, keys, lease_ttl_s=5)
+    await bus.publish(
+        Stage.DELIVER,
+        [("http:c", outbound("thinking", action="typing")), ("http:c", outbound("shipped"))],
+    )
+    # a delivery without the webhook's settings: the web chat only
+    async with delivering(bus, redis, keys, {}, config_for("http")):
+        letters = []
+        for _ in range(100):
+            if letters := await bus.dead_letters(Stage.DELIVER):
+                break
+            await asyncio.sleep(0.05)
+    # the reply is kept with what to set; the typing indicator, stale by then, is not
+    [letter] = letters
+    assert (letter.lane, decode(letter.envelope).id) == ("http:c", "out-shipped")
+    assert "channel http is not enabled" in letter.error
+    assert "CLAWBUS_WEBHOOK_URL" in letter.error
+    assert (await bus.stats(Stage.DELIVER)).backlog == 0
+    # enabled, the dead letter replayed: sent once, nothing left behind
+    channel = WebhookChannel(sink.url, SECRET)
+    assert await bus.replay(Stage.DELIVER, letter.partition, letter.id) == "http:c"
+    async with delivering(bus, redis, keys, {"http": channel}, config_for("http")):
+        await eventually(lambda: len(sink.received) == 1, timeout=5)
+    assert [d.text for d in sink.received] == ["shipped"]
+    assert await bus.dead_letters(Stage.DELIVER) == []
     await channel.aclose()

@@ -82,7 +82,12 @@ def run_up(data_dir: Path, host: str, port: int) -> int:
     print(f"web chat: http://{shown}:{port}/?token={token}", flush=True)
     print(
         f"HTTP API: POST http://{shown}:{port}/v1/messages "
-        f"(Authorization: Bearer <{data_dir / 'ingest-token'}>)",
+        f"(Authorization: Bearer <{data_dir / 'ingest-token'}>); its replies go to "
+        + (
+            "CLAWBUS_WEBHOOK_URL"
+            if env.get("CLAWBUS_WEBHOOK_URL")
+            else "the dead letters until CLAWBUS_WEBHOOK_URL is set (clawbus dlq list)"
+        ),
         flush=True,
     )
     provider = "anthropic" if env.get("ANTHROPIC_API_KEY") else "echo (no ANTHROPIC_API_KEY)"

@@ -129,7 +129,8 @@ TOOL_CALLS = Counter(
 )
 DELIVERIES = Counter(
     "clawbus_deliveries_total",
-    "Platform sends, by channel and outcome (ok, duplicate_skipped, possible_duplicate)",
+    "Platform sends, by channel and outcome (ok, duplicate_skipped, possible_duplicate; "
+    "skipped: a typing indicator for a channel not enabled)",
     ["channel", "outcome"],
 )
 DELIVERY_ERRORS = Counter(

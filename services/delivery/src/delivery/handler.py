@@ -35,6 +35,14 @@ from delivery.guard import allowed
 
 log = logging.getLogger("clawbus.delivery")
 
+# what enables each channel that needs more than the install itself (the web chat always is)
+ENABLED_BY = {
+    "http": "CLAWBUS_WEBHOOK_URL and CLAWBUS_WEBHOOK_SECRET",
+    "slack": "CLAWBUS_SLACK_BOT_TOKEN",
+    "discord": "CLAWBUS_DISCORD_BOT_TOKEN",
+    "telegram": "CLAWBUS_TELEGRAM_BOT_TOKEN",
+}
+
 
 class DeliverHandler:
     def __init__(
@@ -64,7 +72,7 @@ class DeliverHandler:
                 env, msg, f"agent {msg.agent} may not send to {msg.destination.lane}"
             )
         if channel is None:
-            return self._report(env, msg, f"channel {msg.destination.channel} is not enabled")
+            return self._disabled(msg)
         if msg.action == "typing":
             await self._send(channel, msg)
             return []
@@ -118,6 +126,21 @@ class DeliverHandler:
 
         call = channel.send_call(msg, receipt, RECEIPT_TTL_S)
         return Staged([], Precommit(call, receipt, "", recover, landed))
+
+    def _disabled(self, msg: OutboundMessage) -> list[Emit]:
+        """A destination whose channel this replica cannot send to: a typing indicator is
+        dropped (it is stale by the time the channel works); anything else is
+        dead-lettered with what to set, so ``clawbus dlq replay`` sends it once the
+        channel is enabled, instead of the reply being lost to a configuration gap."""
+        name = msg.destination.channel
+        if msg.action == "typing":
+            metrics.DELIVERIES.labels(name, "skipped").inc()
+            return []
+        enable = ENABLED_BY.get(name, "its credentials")
+        raise PermanentError(
+            f"channel {name} is not enabled on this delivery replica (set {enable}, "
+            "then replay this dead letter)"
+        )
 
     def _delivered(self, env: Envelope, msg: OutboundMessage, channel: Channel) -> None:
         metrics.DELIVERIES.labels(channel.name, "ok").inc()
