@@ -58,7 +58,9 @@ def install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(DependencyDown)
     async def down(_: Request, exc: DependencyDown) -> JSONResponse:
-        return error(503, "temporarily unavailable, retry later", retry_after=exc.retry_after)
+        return error(
+            503, "not accepted: storage unavailable, retry later", retry_after=exc.retry_after
+        )
 
     @app.exception_handler(RetryableError)
     async def retryable(_: Request, exc: RetryableError) -> JSONResponse:
