@@ -86,7 +86,10 @@ class Wiring(_Strict):
         if self.engage_mode == "pattern":
             if not self.pattern:
                 raise ValueError("engage_mode 'pattern' needs a pattern")
-            re.compile(self.pattern)
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:  # not a ValueError: it would escape validation
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regex: {exc}") from exc
         return self
 
 
