@@ -68,7 +68,8 @@ async def lanes(ctx: Context, top: int) -> int:
         )
         for lane, length, age in await ctx.bus.lane_lengths(stage, top):
             holder = f" held (token {holders[lane]})" if lane in holders else ""
-            print(f"    {lane}: {length} entries, oldest {age:.1f}s{holder}")
+            entries = "1 entry" if length == 1 else f"{length} entries"
+            print(f"    {lane}: {entries}, oldest {age:.1f}s{holder}")
     return 0
 
 

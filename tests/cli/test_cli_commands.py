@@ -1,0 +1,70 @@
+# mypy: allow-untyped-defs, allow-incomplete-defs, allow-untyped-calls
+"""The operator's commands against a real Redis: what `lanes` and `dlq` show and do."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from clawbus.__main__ import main as clawbus
+from common.bus import LaneBus
+from common.envelope import Envelope, now_ms
+from common.keys import Stage
+
+
+def envelope(i: int) -> Envelope:
+    return Envelope(f"m{i}", "inbound", f"t{i}", now_ms(), {"text": f"hello {i}"})
+
+
+@pytest.fixture
+def cli(redis_server, namespace, monkeypatch, capsys):
+    monkeypatch.setenv("CLAWBUS_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("CLAWBUS_NAMESPACE", namespace)
+    monkeypatch.setenv("CLAWBUS_PARTITIONS", "4")  # as the bus fixture's keys
+
+    async def run(*argv: str) -> tuple[int, str]:
+        code = await asyncio.to_thread(clawbus, list(argv))
+        return code, capsys.readouterr().out
+
+    return run
+
+
+async def test_lanes_shows_backlog_holders_and_oldest_age(cli, bus: LaneBus):
+    await bus.publish(Stage.ROUTE, [("web:a", envelope(1)), ("web:a", envelope(2))])
+    await bus.publish(Stage.ROUTE, [("web:b", envelope(3))])
+    [held] = await bus.claim(Stage.ROUTE, 1, 10)
+    await asyncio.sleep(1.1)
+    code, out = await cli("lanes")
+    assert code == 0
+    route = out.splitlines()[0]
+    assert route.startswith("route") and "backlog=3" in route and "active=1" in route
+    assert "ready=1" in route
+    age = float(route.split("oldest=")[1].rstrip("s"))
+    assert 1.0 <= age < 30
+    rows = {
+        line.split(": ", 1)[0].strip(): line for line in out.splitlines() if line.startswith("  ")
+    }
+    assert set(rows) == {"web:a", "web:b"}
+    assert "2 entries" in rows["web:a"] and "1 entry," in rows["web:b"]
+    assert f"held (token {held.token})" in rows[held.lane]
+    other = ({"web:a", "web:b"} - {held.lane}).pop()
+    assert "held" not in rows[other]
+
+
+async def test_dlq_lists_with_the_error_and_replays_one_by_reference(cli, bus: LaneBus):
+    await bus.publish(Stage.DELIVER, [("http:c", envelope(1)), ("http:d", envelope(2))])
+    for lane in await bus.claim(Stage.DELIVER, 10, 10):
+        await bus.fail(lane, [e.id for e in lane.entries], "boom: gone", delay_s=0, dead=True)
+    code, out = await cli("dlq", "list")
+    assert code == 0 and out.count("error: boom: gone") == 2
+    letters = await bus.dead_letters(Stage.DELIVER)
+    first = letters[0]
+    assert f"{first.partition}:{first.id}" in out
+    code, out = await cli("dlq", "replay", "deliver", "0:0-0")
+    assert code == 1 and "no dead letter 0:0-0 in stage deliver" in out
+    code, out = await cli("dlq", "replay", "deliver", f"{first.partition}:{first.id}")
+    assert code == 0 and f"into deliver lane {first.lane}" in out
+    [back] = await bus.claim(Stage.DELIVER, 10, 10)
+    assert back.lane == first.lane and len(back.entries) == 1
+    assert len(await bus.dead_letters(Stage.DELIVER)) == 1
