@@ -12,6 +12,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from common.keys import Stage
+from ingest.channels.slack import intake
 from ingest.channels.slack.events import SlackBot, to_inbound
 from tests.fakes.slack import BOT_TOKEN, BOT_USER, FakeSlack
 from tests.support.ingest_app import channel_settings, ingest_app, published
@@ -106,6 +107,31 @@ async def test_slack_retries_are_accepted_once(client, bus):
     assert msg.text == "hello @bot see docs (https://ex.com) & more"
     assert msg.is_mention and not msg.is_dm
     assert msg.sender.name == "name-U1"  # from users.info
+
+
+async def test_a_name_lookup_that_failed_is_tried_again_soon(client, fake, bus, monkeypatch):
+    monkeypatch.setattr(intake, "NAME_RETRY_S", 0.0)
+    fake.script("users.info", FakeSlack.rate_limited(30))
+    for i, event_id in enumerate(("Ev7", "Ev8")):
+        event = {**MESSAGE, "user": "U7", "ts": f"1700000001.00010{i}"}
+        body = envelope(event, event_id)
+        r = await client.post("/slack/events", content=body, headers=signed(body))
+        assert r.status_code == 200
+    first, second = await published(bus)
+    assert first.sender.name is None  # Slack refused the lookup: no name, not no message
+    assert second.sender.name == "name-U7"  # not an hour without it
+
+
+def test_the_name_cache_stays_bounded(monkeypatch):
+    monkeypatch.setattr(intake, "NAME_CACHE_MAX", 4)
+    cache = intake.SlackIntake.__new__(intake.SlackIntake)
+    cache.names = {}
+    now = time.monotonic()
+    for i in range(10):
+        if len(cache.names) >= intake.NAME_CACHE_MAX:
+            cache._trim_names()
+        cache.names[f"U{i}"] = (f"n{i}", now + 3600)
+    assert len(cache.names) <= 4 and "U9" in cache.names and "U0" not in cache.names
 
 
 async def test_images_are_downloaded_for_the_agent(client, fake, bus):

@@ -22,7 +22,9 @@ from ingest.publisher import Accepted, Publisher
 
 log = logging.getLogger("clawbus.ingest.slack")
 
-NAME_TTL_S = 3600
+NAME_TTL_S = 3600.0
+NAME_RETRY_S = 60.0  # a lookup that failed (rate limited, say) is tried again this soon
+NAME_CACHE_MAX = 10_000  # senders' names kept; past it, the expired go, then the oldest
 DOWNLOAD_S = 2.5  # Slack wants an answer within 3 s; a slower image is described only
 
 
@@ -100,15 +102,26 @@ class SlackIntake:
         cached = self.names.get(user)
         if cached and cached[1] > time.monotonic():
             return cached[0]
+        ttl = NAME_TTL_S
         try:
             info = await self.web.users_info(user=user)
             profile = (info.get("user") or {}).get("profile") or {}
             name = profile.get("display_name") or profile.get("real_name") or None
         except Exception as exc:
             log.info("slack users.info failed", extra={"error": repr(exc)})
-            name = None
-        self.names[user] = (name, time.monotonic() + NAME_TTL_S)
+            name, ttl = None, NAME_RETRY_S
+        if user not in self.names and len(self.names) >= NAME_CACHE_MAX:
+            self._trim_names()
+        self.names[user] = (name, time.monotonic() + ttl)
         return name
+
+    def _trim_names(self) -> None:
+        now = time.monotonic()
+        kept = {u: v for u, v in self.names.items() if v[1] > now}
+        # still full: the oldest half goes (a dict keeps insertion order)
+        if len(kept) >= NAME_CACHE_MAX:
+            kept = dict(list(kept.items())[len(kept) // 2 :])
+        self.names = kept
 
     async def aclose(self) -> None:
         await self.http.aclose()
