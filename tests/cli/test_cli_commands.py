@@ -9,7 +9,7 @@ import pytest
 
 from clawbus.__main__ import main as clawbus
 from common.bus import LaneBus
-from common.envelope import Envelope, now_ms
+from common.envelope import Envelope, decode, now_ms
 from common.keys import Stage
 
 
@@ -68,3 +68,33 @@ async def test_dlq_lists_with_the_error_and_replays_one_by_reference(cli, bus: L
     [back] = await bus.claim(Stage.DELIVER, 10, 10)
     assert back.lane == first.lane and len(back.entries) == 1
     assert len(await bus.dead_letters(Stage.DELIVER)) == 1
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        (["--cron", "every tuesday"], "invalid cron expression 'every tuesday'"),
+        (["--every", "0"], "an interval task needs every_s > 0"),
+        (["--every", "-5"], "an interval task needs every_s > 0"),
+    ],
+)
+async def test_a_task_that_could_never_fire_is_refused_before_it_is_sent(
+    cli, bus: LaneBus, when, reason
+):
+    code, out = await cli("task", "add", "check in", *when)
+    assert code == 2 and f"not scheduled: {reason}" in out
+    assert (await bus.stats(Stage.CONTROL)).backlog == 0
+
+
+async def test_a_task_is_sent_to_the_scheduler(cli, bus: LaneBus):
+    code, out = await cli("task", "add", "check in", "--cron", "0 9 * * 1-5")
+    assert code == 0 and "scheduled (cron)" in out
+    [lane] = await bus.claim(Stage.CONTROL, 10, 10)
+    command = decode(lane.entries[0].raw).payload
+    assert command["action"] == "create"
+    assert command["task"]["schedule"] == {
+        "kind": "cron",
+        "at_ms": None,
+        "cron": "0 9 * * 1-5",
+        "every_s": None,
+    }

@@ -18,6 +18,7 @@ from common.messages import (
     TaskCommand,
     TaskSchedule,
 )
+from common.schedules import ScheduleError, validate
 
 
 async def send(ctx: Context, conversation: str, text: str, sender: str, wait_s: float) -> int:
@@ -110,12 +111,17 @@ async def task_add(
     cron: str | None,
     every_s: float | None,
 ) -> int:
-    if cron:
+    if cron is not None:
         schedule = TaskSchedule(kind="cron", cron=cron)
-    elif every_s:
+    elif every_s is not None:
         schedule = TaskSchedule(kind="interval", every_s=every_s)
     else:
         schedule = TaskSchedule(kind="once", at_ms=now_ms() + int((in_s or 0) * 1000))
+    try:
+        validate(schedule)
+    except ScheduleError as exc:
+        print(f"not scheduled: {exc}")
+        return 2
     dest = Destination(channel="web", chat_id=conversation)
     task = Task(
         id=new_trace_id()[:12],

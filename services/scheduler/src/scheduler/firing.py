@@ -16,7 +16,8 @@ from common.envelope import Envelope, derive_id, new_trace_id, now_ms, payload_o
 from common.errors import PermanentError
 from common.keys import Stage
 from common.messages import AgentInput, Task, TaskCommand
-from scheduler.schedule import ScheduleError, first_fire, next_fire, validate
+from common.schedules import ScheduleError, validate
+from scheduler.schedule import first_fire, next_fire
 from scheduler.store import TaskStore
 
 log = logging.getLogger("clawbus.scheduler")

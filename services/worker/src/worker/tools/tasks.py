@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from croniter import croniter
 from pydantic import Field
 
 from common.messages import Task, TaskCommand, TaskSchedule
+from common.schedules import ScheduleError, validate
 from worker import emits
 from worker.context import RunContext, ToolError
 from worker.prompt import local_time
@@ -38,9 +38,12 @@ class WhenArgs(Args):
         if sum(given) > 1:
             raise ToolError(WHEN)
         if self.cron:
-            if not croniter.is_valid(self.cron):
-                raise ToolError(f"invalid cron expression {self.cron!r}")
-            return TaskSchedule(kind="cron", cron=self.cron)
+            schedule = TaskSchedule(kind="cron", cron=self.cron)
+            try:
+                validate(schedule)
+            except ScheduleError as exc:
+                raise ToolError(str(exc)) from exc
+            return schedule
         if self.every_seconds:
             if self.every_seconds < MIN_INTERVAL_S:
                 raise ToolError(f"every_seconds must be at least {MIN_INTERVAL_S:.0f}")
