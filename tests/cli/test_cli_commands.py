@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from clawbus.__main__ import main as clawbus
+from clawbus.embedded import free_port
 from common.bus import LaneBus
 from common.envelope import Envelope, decode, now_ms
 from common.keys import Stage
@@ -98,3 +99,12 @@ async def test_a_task_is_sent_to_the_scheduler(cli, bus: LaneBus):
         "cron": "0 9 * * 1-5",
         "every_s": None,
     }
+
+
+@pytest.mark.parametrize("argv", [["lanes"], ["dlq", "list"], ["send", "hi", "--wait", "1"]])
+async def test_a_redis_that_is_not_there_is_said_so_plainly(cli, monkeypatch, capsys, argv):
+    monkeypatch.setenv("CLAWBUS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    code = await asyncio.to_thread(clawbus, argv)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("clawbus: Redis unreachable (") and "Traceback" not in err

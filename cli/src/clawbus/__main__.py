@@ -9,6 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
 from common.context import Context
 from common.keys import Stage
 from common.settings import Settings
@@ -30,7 +32,15 @@ def _with_context(fn: Callable[[Context], Awaitable[int]]) -> int:
         finally:
             await ctx.aclose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except (RedisError, OSError) as exc:
+        print(
+            f"clawbus: Redis unreachable ({exc}); is `clawbus up` running, "
+            "and is CLAWBUS_REDIS_URL right?",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def parser() -> argparse.ArgumentParser:
