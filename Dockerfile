@@ -49,8 +49,9 @@ ENV PATH=/opt/clawbus/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CLAWBUS_HTTP_HOST=0.0.0.0 \
-    CLAWBUS_HTTP_PORT=8080 \
-    CLAWBUS_CONFIG_PATH=/etc/clawbus/clawbus.yaml
+    CLAWBUS_HTTP_PORT=8080
+# No CLAWBUS_CONFIG_PATH here: Compose and the manifests name the config they mount, and a
+# named config must exist; without one, a container runs the built-in default.
 # Not /tmp: `python -m` puts the working directory first on sys.path, so keep it read-only.
 WORKDIR /opt/clawbus
 USER 10001:10001

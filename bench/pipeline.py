@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from clawbus.embedded import EmbeddedRedis, free_port, redis_binary
 from common import wire as wires
 from common.bus import LaneBus
+from common.config import DEFAULT_CONFIG
 from common.envelope import Envelope, now_ms, payload_of
 from common.keys import Keys, Stage
 from common.messages import InboundMessage, Sender
@@ -259,11 +260,15 @@ class Clawbus:
         partitions = int(os.environ.get("CLAWBUS_PARTITIONS", Settings().partitions))
         self.keys = Keys(self.ns, partitions)
         self.tmp = tmp
+        # the built-in config, named so that no clawbus.yaml where it runs is taken (JSON is YAML)
+        config = tmp / "default.yaml"
+        tmp.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(DEFAULT_CONFIG))
         self.env = {
             **os.environ,
             "CLAWBUS_REDIS_URL": url,
             "CLAWBUS_NAMESPACE": self.ns,
-            "CLAWBUS_CONFIG_PATH": str(tmp / "default.yaml"),
+            "CLAWBUS_CONFIG_PATH": str(config),
             "CLAWBUS_LLM_PROVIDER": "echo",
             "CLAWBUS_LOG_LEVEL": "WARNING",
             "CLAWBUS_WORKER_CONCURRENCY": "1000",

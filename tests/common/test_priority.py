@@ -13,6 +13,7 @@ import pytest
 
 from clawbus.embedded import EmbeddedRedis
 from common import lifecycle
+from tests.support import DEFAULT_CONFIG_FILE
 from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ async def test_the_router_yields_by_default_and_a_setting_changes_it(
         **{k: v for k, v in os.environ.items() if k != "CLAWBUS_NICE"},
         "CLAWBUS_REDIS_URL": redis_server.url,
         "CLAWBUS_NAMESPACE": namespace,
-        "CLAWBUS_CONFIG_PATH": str(tmp_path / "none.yaml"),
+        "CLAWBUS_CONFIG_PATH": DEFAULT_CONFIG_FILE,
         "CLAWBUS_LLM_PROVIDER": "echo",
     }
     procs = {

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from clawbus.embedded import free_port
 from delivery.channels.webhook import verify
+from tests.support import DEFAULT_CONFIG_FILE
 from tests.support.processes import ServiceProcess
 
 SECRET = "sink-secret"
@@ -122,7 +123,7 @@ class Cluster:
             **os.environ,
             "CLAWBUS_REDIS_URL": redis_url,
             "CLAWBUS_NAMESPACE": namespace,
-            "CLAWBUS_CONFIG_PATH": str(tmp / "none.yaml"),
+            "CLAWBUS_CONFIG_PATH": DEFAULT_CONFIG_FILE,
             "CLAWBUS_INGEST_TOKEN": TOKEN,
             "CLAWBUS_WEBHOOK_URL": sink.url,
             "CLAWBUS_WEBHOOK_SECRET": SECRET,

@@ -19,6 +19,7 @@ from ingest.__main__ import build
 from ingest.channels import Mounted, mount
 from ingest.publisher import Publisher
 from ingest.settings import IngestSettings
+from tests.support import DEFAULT_CONFIG_FILE
 
 
 @contextlib.asynccontextmanager
@@ -26,7 +27,7 @@ async def ingest_app(
     redis_url: str, namespace: str, cs: ChannelSettings
 ) -> AsyncIterator[tuple[FastAPI, Publisher, Mounted, httpx.AsyncClient]]:
     settings = IngestSettings(
-        redis_url=redis_url, namespace=namespace, config_path=Path("/nonexistent.yaml")
+        redis_url=redis_url, namespace=namespace, config_path=Path(DEFAULT_CONFIG_FILE)
     )
     app, ctx, publisher, _ = build(settings)
     mounted = mount(app, ctx, publisher, cs)

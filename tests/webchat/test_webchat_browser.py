@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 from common.envelope import Envelope, now_ms
 from common.keys import Stage
 from common.messages import Destination, OutboundMessage
+from tests.support import DEFAULT_CONFIG_FILE
 from tests.support.processes import ServiceProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -29,7 +30,7 @@ async def stack(redis_server, namespace, tmp_path):
         **os.environ,
         "CLAWBUS_REDIS_URL": redis_server.url,
         "CLAWBUS_NAMESPACE": namespace,
-        "CLAWBUS_CONFIG_PATH": str(tmp_path / "none.yaml"),
+        "CLAWBUS_CONFIG_PATH": DEFAULT_CONFIG_FILE,
         "CLAWBUS_WEBCHAT_TOKEN": TOKEN,
         "CLAWBUS_LOG_JSON": "true",
         "CLAWBUS_LLM_PROVIDER": "echo",

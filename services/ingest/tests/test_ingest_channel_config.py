@@ -12,6 +12,7 @@ import pytest
 
 from common.channel_settings import ChannelSettings
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.support import DEFAULT_CONFIG_FILE
 from tests.support.ingest_app import channel_settings, ingest_app
 from tests.support.processes import ServiceProcess
 
@@ -67,7 +68,7 @@ async def test_readyz_says_degraded_and_the_web_chat_still_answers(redis_server,
             **os.environ,
             "CLAWBUS_REDIS_URL": redis_server.url,
             "CLAWBUS_NAMESPACE": namespace,
-            "CLAWBUS_CONFIG_PATH": "/nonexistent/clawbus.yaml",
+            "CLAWBUS_CONFIG_PATH": DEFAULT_CONFIG_FILE,
             "CLAWBUS_SLACK_BOT_TOKEN": "xoxb-wrong-token",
             "CLAWBUS_SLACK_SIGNING_SECRET": "s",
             "CLAWBUS_SLACK_API_URL": fake.api_url,

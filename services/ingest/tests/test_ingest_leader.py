@@ -15,6 +15,7 @@ from common.keys import Stage
 from common.settings import Settings
 from ingest.channels.leader import leader_runner
 from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.support import DEFAULT_CONFIG_FILE
 from tests.support.ingest_app import published
 from tests.support.processes import ServiceProcess
 
@@ -64,7 +65,7 @@ def ingest_env(redis_url: str, namespace: str, api_url: str) -> dict[str, str]:
         **os.environ,
         "CLAWBUS_REDIS_URL": redis_url,
         "CLAWBUS_NAMESPACE": namespace,
-        "CLAWBUS_CONFIG_PATH": "/nonexistent/clawbus.yaml",
+        "CLAWBUS_CONFIG_PATH": DEFAULT_CONFIG_FILE,
         "CLAWBUS_LOG_JSON": "true",
         "CLAWBUS_TELEGRAM_BOT_TOKEN": TOKEN,
         "CLAWBUS_TELEGRAM_API_URL": api_url,

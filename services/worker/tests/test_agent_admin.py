@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from clawbus.__main__ import main as clawbus
 from common.keys import Stage
 from tests.fakes.anthropic import reply, text, tool_use
+from tests.support import DEFAULT_CONFIG_FILE
 from worker.agents import RuntimeAgent
 from worker.approvals import Approval
 from worker.commands import ADMINS_ONLY
@@ -104,7 +105,7 @@ async def test_cost_is_counted_per_agent_and_model(harness, fake_anthropic):
 def cli_env(monkeypatch, redis_server, namespace):
     monkeypatch.setenv("CLAWBUS_REDIS_URL", redis_server.url)
     monkeypatch.setenv("CLAWBUS_NAMESPACE", namespace)
-    monkeypatch.setenv("CLAWBUS_CONFIG_PATH", "/nonexistent/clawbus.yaml")  # the default config
+    monkeypatch.setenv("CLAWBUS_CONFIG_PATH", DEFAULT_CONFIG_FILE)
 
 
 async def test_memory_cli_shows_and_sets_what_the_agent_reads(

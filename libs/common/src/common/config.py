@@ -161,8 +161,16 @@ class ConfigError(Exception):
     """The configuration file is missing pieces or contradicts itself."""
 
 
-def load_config(path: Path | None) -> Config:
+def load_config(path: Path | None, *, required: bool = False) -> Config:
+    """The config at ``path``, or the built-in default where there is none. A path that was
+    named (``required``: set in ``CLAWBUS_CONFIG_PATH``) must exist: a config mounted at
+    the wrong place would otherwise leave every platform's chats silently unwired."""
     if path is None or not path.exists():
+        if required:
+            raise ConfigError(
+                f"{path} does not exist (CLAWBUS_CONFIG_PATH names it); leave the setting "
+                "unset for the built-in default"
+            )
         return Config.model_validate(DEFAULT_CONFIG)
     try:
         raw = yaml.safe_load(path.read_text()) or {}

@@ -34,6 +34,9 @@ class Context:
     def create(cls, settings: Settings, *, max_connections: int = 64) -> Context:
         from common.redis_client import connect
 
+        # first: a config that cannot be loaded stops the start before any connection
+        named = "config_path" in settings.model_fields_set
+        config = load_config(settings.config_path, required=named)
         redis = connect(settings, max_connections=max_connections)
         keys = Keys(settings.namespace, settings.partitions)
         bus = LaneBus(
@@ -44,7 +47,7 @@ class Context:
             max_attempts=settings.max_attempts,
             dlq_maxlen=settings.dlq_maxlen,
         )
-        return cls(settings, redis, keys, bus, Streams(redis), load_config(settings.config_path))
+        return cls(settings, redis, keys, bus, Streams(redis), config)
 
     async def aclose(self) -> None:
         await wire.detach(self.redis)
