@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
 from clawbus.__main__ import main as clawbus
 from clawbus.embedded import free_port
+from clawbus.up import Child, _restart_dead
 from common.bus import LaneBus
 from common.envelope import Envelope, decode, now_ms
 from common.keys import Stage
@@ -108,3 +110,35 @@ async def test_a_redis_that_is_not_there_is_said_so_plainly(cli, monkeypatch, ca
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("clawbus: Redis unreachable (") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        (None, "does not exist (CLAWBUS_CONFIG_PATH names it)"),
+        ("wiring: [{agent: nobody, chat: web}]\n", "wiring names unknown agent 'nobody'"),
+    ],
+)
+def test_up_refuses_a_config_the_services_would_refuse_before_starting_anything(
+    tmp_path, monkeypatch, capsys, config, reason
+):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "clawbus.yaml"
+    if config is not None:
+        path.write_text("agents: {bot: {}}\nchats: {web: {channel: web}}\n" + config)
+    monkeypatch.setenv("CLAWBUS_CONFIG_PATH", str(path))
+    monkeypatch.delenv("CLAWBUS_REDIS_URL", raising=False)
+    assert clawbus(["up", "--data-dir", str(tmp_path / "data")]) == 2
+    assert reason in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # no Redis, no service started
+
+
+def test_up_keeps_restarting_a_service_that_keeps_dying():
+    child = Child("clawbus_no_such_service", dict(os.environ), restarts=5_000)
+    child.start()
+    assert child.proc is not None
+    child.proc.wait(10)
+    child.started -= 60  # its last start was long enough ago
+    _restart_dead([child])  # after thousands of restarts, the wait is still half a minute
+    assert child.restarts == 5_001
+    assert child.proc.wait(10) != 0

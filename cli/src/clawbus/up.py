@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clawbus.embedded import EmbeddedRedis
+from common.config import ConfigError, load_config
 
 SERVICES = ("ingest", "router", "worker", "delivery", "scheduler")
 PORTS = {"ingest": 8080, "router": 9101, "worker": 9102, "delivery": 9103, "scheduler": 9104}
@@ -47,8 +48,17 @@ class Child:
 
 
 def run_up(data_dir: Path, host: str, port: int) -> int:
-    data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    if Path("clawbus.yaml").exists():
+        env.setdefault("CLAWBUS_CONFIG_PATH", str(Path("clawbus.yaml").resolve()))
+    # a config the services would refuse stops here, once, not in five restart loops
+    named = env.get("CLAWBUS_CONFIG_PATH")
+    try:
+        load_config(Path(named) if named else None, required=bool(named))
+    except ConfigError as exc:
+        print(f"clawbus up: {exc}", file=sys.stderr, flush=True)
+        return 2
+    data_dir.mkdir(parents=True, exist_ok=True)
     redis: EmbeddedRedis | None = None
     if not env.get("CLAWBUS_REDIS_URL"):
         redis = EmbeddedRedis(data_dir / "redis")
@@ -59,8 +69,6 @@ def run_up(data_dir: Path, host: str, port: int) -> int:
     env.setdefault("CLAWBUS_INGEST_TOKEN", secret_file(data_dir, "ingest-token"))
     env.setdefault("CLAWBUS_WEBCHAT_TOKEN", secret_file(data_dir, "webchat-token"))
     env.setdefault("CLAWBUS_LOG_JSON", "false")
-    if Path("clawbus.yaml").exists():
-        env.setdefault("CLAWBUS_CONFIG_PATH", str(Path("clawbus.yaml").resolve()))
     children = []
     for name in SERVICES:
         child_env = dict(env)
@@ -104,7 +112,7 @@ def run_up(data_dir: Path, host: str, port: int) -> int:
 def _restart_dead(children: list[Child]) -> None:
     for child in children:
         if child.proc is not None and child.proc.poll() is not None:
-            delay = min(30.0, 2.0**child.restarts)
+            delay = min(30.0, 2.0 ** min(child.restarts, 5))  # a float's exponent runs out
             if time.monotonic() - child.started > delay:
                 print(f"{child.name} exited ({child.proc.returncode}); restarting", flush=True)
                 child.restarts += 1
