@@ -119,3 +119,29 @@ async def test_a_reply_to_a_channel_not_enabled_waits_in_the_dead_letters(
     assert [d.text for d in sink.received] == ["shipped"]
     assert await bus.dead_letters(Stage.DELIVER) == []
     await channel.aclose()
+
+
+async def test_a_webhook_that_refuses_the_address_or_signature_keeps_the_reply(
+    redis: Redis, keys: Keys, sink: Sink
+):
+    bus = LaneBus(redis, keys, lease_ttl_s=5)
+    sink.behaviour = lambda _: 401  # the receiver has another secret
+    channel = WebhookChannel(sink.url, SECRET)
+    await bus.publish(Stage.DELIVER, [("http:c", outbound("kept"))])
+    async with delivering(bus, redis, keys, {"http": channel}, config_for("http")):
+        letters = []
+        for _ in range(100):
+            if letters := await bus.dead_letters(Stage.DELIVER):
+                break
+            await asyncio.sleep(0.05)
+    [letter] = letters
+    assert "webhook refused with 401" in letter.error and "CLAWBUS_WEBHOOK_SECRET" in letter.error
+    assert sink.attempts == ["kept"] and sink.received == []
+    # fixed, and replayed: delivered once, and not flagged, since the refusal sent nothing
+    sink.behaviour = lambda _: 200
+    await bus.replay(Stage.DELIVER, letter.partition, letter.id)
+    async with delivering(bus, redis, keys, {"http": channel}, config_for("http")):
+        await eventually(lambda: len(sink.received) == 1, timeout=5)
+    [delivered] = sink.received
+    assert (delivered.text, delivered.possible_duplicate) == ("kept", False)
+    await channel.aclose()

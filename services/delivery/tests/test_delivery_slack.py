@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from common.errors import PermanentError, RateLimited
+from common.errors import Misconfigured, PermanentError, RateLimited
 from delivery.channels.ledger import Ledger
 from delivery.channels.slack import SlackChannel
 from tests.fakes.slack import BOT_TOKEN, FakeSlack
@@ -67,8 +67,12 @@ async def test_errors_are_named_for_what_happens_next(fake, channel):
         await channel.send(outbound("slack", "C1", "x", id="e1"))
     assert limited.value.retry_after == 9
     fake.script("chat.postMessage", FakeSlack.failing("channel_not_found"))
-    with pytest.raises(PermanentError, match="channel_not_found"):
+    with pytest.raises(PermanentError, match="channel_not_found") as gone:
         await channel.send(outbound("slack", "C1", "x", id="e2"))
+    assert not isinstance(gone.value, Misconfigured)  # the agent is told; nothing to replay
+    fake.script("chat.postMessage", FakeSlack.failing("token_revoked"))
+    with pytest.raises(Misconfigured, match="check CLAWBUS_SLACK_BOT_TOKEN"):
+        await channel.send(outbound("slack", "C1", "x", id="e2b"))
     with pytest.raises(PermanentError, match="message_not_found"):
         await channel.send(outbound("slack", "C1", "x", id="e3", action="edit", target_id="1.2"))
     with pytest.raises(PermanentError, match="reaction name"):

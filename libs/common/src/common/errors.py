@@ -6,6 +6,7 @@ ClawbusError
 │   ├── DependencyDown      Redis or a vendor is unreachable right now
 │   └── RunTimedOut         an agent run passed its wall-clock limit
 ├── PermanentError          retrying cannot help: the entry goes to the dead-letter stream
+│   ├── Misconfigured       not until the install's configuration is fixed: replay it then
 │   └── Rejected            bad input from outside (a 4xx for an HTTP caller)
 └── Fenced                  this process lost its lane lease; stop, another holder owns it
 """
@@ -39,6 +40,12 @@ class RunTimedOut(RetryableError):
 
 class PermanentError(ClawbusError):
     """Retrying cannot help; dead-letter the entry with this error."""
+
+
+class Misconfigured(PermanentError):
+    """Refused for a reason in the install's own configuration (a channel not enabled, a
+    credential or webhook address refused): kept as a dead letter to replay once it is
+    fixed, never dropped as undeliverable."""
 
 
 class Rejected(PermanentError):

@@ -26,7 +26,7 @@ from common.bus.writer import Emit, Precommit, Staged
 from common.coalesce import Coalescer
 from common.config import Config
 from common.envelope import Envelope, derive_id, now_ms, payload_of
-from common.errors import PermanentError, RateLimited, RetryableError
+from common.errors import Misconfigured, PermanentError, RateLimited, RetryableError
 from common.keys import Keys, Stage
 from common.messages import AgentInput, OutboundMessage
 from common.ports import Channel, ReceiptingChannel
@@ -93,6 +93,11 @@ class DeliverHandler:
             metrics.DELIVERIES.labels(channel.name, "possible_duplicate").inc()
         try:
             sent = await self._send(channel, msg)
+        except Misconfigured:
+            # refused outright, so not sent: a replay once fixed is no possible duplicate
+            await self.batch.run(lambda pipe: pipe.delete(self.keys.sending(outbound_id)))
+            metrics.DELIVERY_ERRORS.labels(channel.name, "misconfigured").inc()
+            raise
         except PermanentError as exc:
             metrics.DELIVERY_ERRORS.labels(channel.name, "permanent").inc()
             return self._report(env, msg, str(exc))
@@ -137,7 +142,7 @@ class DeliverHandler:
             metrics.DELIVERIES.labels(name, "skipped").inc()
             return []
         enable = ENABLED_BY.get(name, "its credentials")
-        raise PermanentError(
+        raise Misconfigured(
             f"channel {name} is not enabled on this delivery replica (set {enable}, "
             "then replay this dead letter)"
         )

@@ -18,7 +18,7 @@ import discord
 from discord.http import HTTPClient, Route, handle_message_parameters
 
 from common.envelope import derive_id
-from common.errors import PermanentError, RateLimited, RetryableError
+from common.errors import Misconfigured, PermanentError, RateLimited, RetryableError
 from common.messages import Destination, OutboundMessage
 from delivery import chunking
 from delivery.channels.ledger import Ledger, Uncertain
@@ -81,7 +81,7 @@ class DiscordChannel(PlatformChannel):
         except discord.LoginFailure as exc:
             await http.close()
             self.problems["discord"] = "the bot token was refused (401); check it"
-            raise PermanentError("discord: the bot token was refused") from exc
+            raise Misconfigured("discord: the bot token was refused (401)") from exc
         except BaseException:
             await http.close()
             raise

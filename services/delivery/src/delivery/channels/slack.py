@@ -15,7 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from common.errors import PermanentError, RateLimited, RetryableError
+from common.errors import Misconfigured, PermanentError, RateLimited, RetryableError
 from common.messages import Destination, OutboundMessage
 from delivery import chunking
 from delivery.channels.emoji import slack_name
@@ -78,6 +78,9 @@ class SlackChannel(PlatformChannel):
             return RetryableError(f"slack {method}: {error}")
         if error in {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}:
             self.problems["slack"] = f"the bot token was refused ({error}); check it"
+            return Misconfigured(f"slack {method}: {error} (check CLAWBUS_SLACK_BOT_TOKEN)")
+        if error == "missing_scope":
+            return Misconfigured(f"slack {method}: the app lacks a scope it needs ({error})")
         return PermanentError(f"slack {method}: {error}")
 
     def render(self, message: OutboundMessage) -> list[str]:

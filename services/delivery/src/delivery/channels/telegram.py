@@ -14,7 +14,7 @@ import httpx
 from redis.asyncio import Redis
 
 from common.envelope import derive_id
-from common.errors import PermanentError, RetryableError
+from common.errors import Misconfigured, PermanentError, RetryableError
 from common.keys import Keys
 from common.messages import Destination, OutboundMessage
 from common.telegram import TelegramRefused, bot_api_result
@@ -91,6 +91,7 @@ class TelegramChannel(PlatformChannel):
         except TelegramRefused as exc:
             if exc.status == 401:
                 self.problems["telegram"] = "the bot token was refused (401); check it"
+                raise Misconfigured(f"{exc} (check CLAWBUS_TELEGRAM_BOT_TOKEN)") from exc
             raise
 
     def render(self, message: OutboundMessage) -> list[str]:

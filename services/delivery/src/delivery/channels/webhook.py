@@ -13,8 +13,11 @@ import time
 import httpx
 import orjson
 
-from common.errors import PermanentError, RateLimited, RetryableError
+from common.errors import Misconfigured, PermanentError, RateLimited, RetryableError
 from common.messages import DeliveryReceipt, OutboundMessage
+
+# answers that say the address or the signature is wrong, not this message: kept for replay
+MISCONFIGURED = {401, 403, 404, 405}
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -83,6 +86,11 @@ class WebhookChannel:
             raise RateLimited("webhook rate limited", retry_after=_retry_after(response) or 1.0)
         if status >= 500 or status == 408:
             raise RetryableError(f"webhook answered {status}", retry_after=_retry_after(response))
+        if status in MISCONFIGURED:
+            raise Misconfigured(
+                f"webhook refused with {status} (check CLAWBUS_WEBHOOK_URL and "
+                f"CLAWBUS_WEBHOOK_SECRET): {response.text[:200]}"
+            )
         if status >= 400:
             raise PermanentError(f"webhook refused with {status}: {response.text[:200]}")
         return DeliveryReceipt(platform_ids=[message.id])
