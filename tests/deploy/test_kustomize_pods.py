@@ -138,3 +138,25 @@ def test_images_are_tagged(overlay: str) -> None:
             image = container["image"]
             assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]), f"untagged image {image}"
             assert not image.endswith(":latest"), image
+
+
+def _ingress_matches(ingress: dict[str, Any], path: str) -> bool:
+    for rule in ingress["spec"]["rules"]:
+        for p in rule["http"]["paths"]:
+            if p["pathType"] == "Exact" and path == p["path"]:
+                return True
+            if p["pathType"] == "Prefix":
+                prefix = p["path"].rstrip("/")
+                if path == prefix or path.startswith(prefix + "/"):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("overlay", ("prod", "prod-hpa"))
+def test_the_public_ingress_routes_callers_and_not_metrics(overlay: str) -> None:
+    (ingress,) = of_kind(rendered(overlay), "Ingress")
+    public = ("/", "/ws", "/webchat/conversations", "/v1/messages", "/slack/events")
+    for path in (*public, "/telegram/webhook"):
+        assert _ingress_matches(ingress, path), path
+    for path in ("/metrics", "/healthz", "/readyz", "/metricsx"):
+        assert not _ingress_matches(ingress, path), path
