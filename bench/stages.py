@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from clawbus.embedded import EmbeddedRedis
 from common import wire as wires
 from common.bus import LaneBus
+from common.keys import Stage, root
 
 HISTOGRAMS = {
     "wait": "clawbus_lane_wait_seconds",
@@ -91,13 +92,17 @@ def histogram(before: Samples, after: Samples, name: str, short: str) -> dict[st
     return out
 
 
+STAGES = {stage.value for stage in Stage}
+
+
 async def keyspace(redis: Redis, ns: str) -> dict[str, tuple[int, int]]:
     """Keys and bytes (``MEMORY USAGE``) by kind: the key's name after the namespace up to
-    its next ``:``, ``lanes`` for a lane partition's keys (hash-tagged)."""
+    its next ``:``, ``lanes`` for a lane partition's keys (``<stage>.<partition>:...``)."""
     out: dict[str, tuple[int, int]] = {}
-    async for key in redis.scan_iter(match=f"{ns}:*", count=1000):
-        rest = key.decode().removeprefix(f"{ns}:")
-        kind = "lanes" if rest.startswith("{") else rest.split(":", 1)[0]
+    async for key in redis.scan_iter(match=f"{root(ns)}:*", count=1000):
+        rest = key.decode().removeprefix(f"{root(ns)}:")
+        first = rest.split(":", 1)[0]
+        kind = "lanes" if first.split(".", 1)[0] in STAGES and "." in first else first
         size = int(await redis.memory_usage(key) or 0)
         count, total = out.get(kind, (0, 0))
         out[kind] = (count + 1, total + size)

@@ -142,3 +142,39 @@ def test_up_keeps_restarting_a_service_that_keeps_dying():
     _restart_dead([child])  # after thousands of restarts, the wait is still half a minute
     assert child.restarts == 5_001
     assert child.proc.wait(10) != 0
+
+
+async def test_migrate_keys_carries_an_install_over_from_the_earlier_layout(
+    cli, bus: LaneBus, redis, namespace
+):
+    ns, lane = namespace, "assistant|web:c1"
+    part = bus.keys.partition_of(lane)
+    old = f"{ns}:{{{ns}.agent.{part}}}"  # the earlier layout: a tag per lane partition
+    stream = f"{old}:l:{lane}"
+    await redis.xgroup_create(stream, "g", id="$", mkstream=True)
+    await redis.xadd(stream, {"e": envelope(1).encode()})
+    await redis.zadd(f"{old}:ready", {lane: 1})
+    await redis.zadd(f"{old}:oldest", {lane: 1})
+    await redis.set(f"{old}:backlog", 1)
+    await redis.rpush(f"{ns}:history:{lane}", "a", "b")
+    await redis.set(f"{ns}:memory:assistant", "remember the milk", ex=3600)
+    await redis.set(f"{{{ns}}}:memory:other", "kept")
+    await redis.set(f"{ns}:memory:other", "old copy")  # its new name is taken already
+
+    code, out = await cli("migrate-keys", "--dry-run")
+    assert code == 0 and f"{ns}:history:{lane} -> {{{ns}}}:history:{lane}" in out
+    assert await redis.exists(stream)
+    code, out = await cli("migrate-keys")
+    assert code == 1  # one key could not move
+    assert f"moved 6 keys of namespace '{ns}', 1 kept" in out
+    assert f"kept {ns}:memory:other" in out
+
+    # what was queued is claimed under the new names, entry and consumer group intact
+    [claimed] = await bus.claim(Stage.AGENT, 10, 10)
+    assert claimed.lane == lane and [e.envelope.id for e in claimed.entries] == ["m1"]
+    assert await redis.lrange(bus.keys.history(lane), 0, -1) == [b"a", b"b"]
+    assert await redis.get(bus.keys.memory("assistant")) == b"remember the milk"
+    assert 0 < await redis.ttl(bus.keys.memory("assistant")) <= 3600
+    assert await redis.get(bus.keys.memory("other")) == b"kept"
+    left = [k async for k in redis.scan_iter(match=f"{ns}:*")]
+    assert left == [f"{ns}:memory:other".encode()]

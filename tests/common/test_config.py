@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from common.config import DEFAULT_CONFIG, ConfigError, load_config
 from common.context import Context
@@ -30,3 +31,12 @@ def test_a_named_config_that_is_not_there_stops_the_start(
     monkeypatch.delenv("CLAWBUS_CONFIG_PATH")
     assert load_config(Settings().config_path, required=False) == load_config(None)
     assert [w.chat for w in load_config(None).wiring] == ["web", "http"]
+
+
+@pytest.mark.parametrize("namespace", ["", "a{b}", "a:b", "x" * 65, "sp ace"])
+def test_a_namespace_that_would_break_the_hash_tag_is_refused(
+    namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAWBUS_NAMESPACE", namespace)
+    with pytest.raises(ValidationError, match="namespace"):
+        Settings()

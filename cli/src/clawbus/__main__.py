@@ -74,6 +74,11 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--cron")
     when.add_argument("--every", dest="every_s", type=float, help="interval in seconds")
     tsub.add_parser("list")
+    migrate = sub.add_parser(
+        "migrate-keys",
+        help="move an install's keys to the install-wide hash tag (services stopped)",
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="list the moves, make none")
     memory = sub.add_parser("memory", help="an agent's memory document")
     msub = memory.add_subparsers(dest="memory_command", required=True)
     mshow = msub.add_parser("show", help="print the document")
@@ -111,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                 c, args.agent, args.conversation, args.prompt, args.in_s, args.cron, args.every_s
             )
         )
+    if args.command == "migrate-keys":
+        from clawbus.migrate import migrate_keys
+
+        return _with_context(lambda c: migrate_keys(c, dry_run=args.dry_run))
     if args.command == "memory":
         from clawbus import memory as agent_memory
 

@@ -44,11 +44,17 @@ class EmbeddedRedis:
     """A redis-server child process with AOF in ``data_dir``; can be killed and restarted."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, appendfsync: str = "everysec"
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        appendfsync: str = "everysec",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.extra = extra  # further server arguments (a test's cluster mode)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +83,7 @@ class EmbeddedRedis:
             "yes",
             "--logfile",
             str(self.data_dir / "redis.log"),
+            *self.extra,
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout

@@ -1,18 +1,22 @@
 """The one registry of Redis key and stream names.
 
-Every key clawbus writes is built here from the namespace. Keys of one lane partition
-share a hash tag, so each lane script touches a single slot (Redis Cluster safe).
+Every key clawbus writes is built here from the namespace, and every one starts with the
+namespace as a hash tag, ``{<ns>}``: an install's keys all hash to one slot, so every
+script and transaction touches one slot whatever keys it reaches, and the same code runs
+on a Redis Cluster, the install on the shard that holds its slot (installs with other
+namespaces land on other shards). A stage's lanes are split into partitions, each with its
+own indexes:
 
-    {ns}:{<ns>.<stage>.<p>}:ready      zset  lane -> ready-at ms (future = backing off)
-    {ns}:{<ns>.<stage>.<p>}:active     zset  lane -> lease expiry ms
-    {ns}:{<ns>.<stage>.<p>}:holders    hash  lane -> fencing token
-    {ns}:{<ns>.<stage>.<p>}:fence      counter of fencing tokens
-    {ns}:{<ns>.<stage>.<p>}:attempts   hash  "lane|entry-id" -> failed attempts
-    {ns}:{<ns>.<stage>.<p>}:backlog    counter of unacknowledged entries
-    {ns}:{<ns>.<stage>.<p>}:oldest     zset  lane -> ms of its oldest entry
-    {ns}:{<ns>.<stage>.<p>}:dead       stream of dead letters
-    {ns}:{<ns>.<stage>.<p>}:l:<lane>   stream of one lane (consumer group "g")
-    {ns}:{<ns>.<stage>.<p>}:s:<lane>   zset  ids seen on that lane (idempotent publish)
+    {ns}:<stage>.<p>:ready      zset  lane -> ready-at ms (future = backing off)
+    {ns}:<stage>.<p>:active     zset  lane -> lease expiry ms
+    {ns}:<stage>.<p>:holders    hash  lane -> fencing token
+    {ns}:<stage>.<p>:fence      counter of fencing tokens
+    {ns}:<stage>.<p>:attempts   hash  "lane|entry-id" -> failed attempts
+    {ns}:<stage>.<p>:backlog    counter of unacknowledged entries
+    {ns}:<stage>.<p>:oldest     zset  lane -> ms of its oldest entry
+    {ns}:<stage>.<p>:dead       stream of dead letters
+    {ns}:<stage>.<p>:l:<lane>   stream of one lane (consumer group "g")
+    {ns}:<stage>.<p>:s:<lane>   zset  ids seen on that lane (idempotent publish)
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ import enum
 import functools
 import zlib
 from dataclasses import dataclass, field
+
+
+def root(ns: str) -> str:
+    """The prefix of every key of the install: its namespace as the hash tag they share."""
+    return f"{{{ns}}}"
 
 
 class Stage(enum.StrEnum):
@@ -48,7 +57,7 @@ class Partition:
     _keys: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        tag = f"{self.ns}:{{{self.ns}.{self.stage.value}.{self.index}}}"
+        tag = f"{root(self.ns)}:{self.stage.value}.{self.index}"
         object.__setattr__(self, "tag", tag)
         names = ("ready", "active", "holders", "fence", "attempts", "backlog", "oldest", "dead")
         object.__setattr__(self, "_keys", tuple(f"{tag}:{name}" for name in names))
@@ -109,6 +118,10 @@ class Keys:
     ns: str
     partitions: int
 
+    @property
+    def root(self) -> str:
+        return root(self.ns)
+
     def partition_of(self, lane: str) -> int:
         return zlib.crc32(lane.encode()) % self.partitions
 
@@ -123,95 +136,112 @@ class Keys:
 
     def bell(self, stage: Stage) -> str:
         """List that wakes idle consumers of a stage (a hint; the ready sets are the truth)."""
-        return f"{self.ns}:bell:{stage.value}"
+        return f"{self.root}:bell:{stage.value}"
 
     @property
     def agent_slots(self) -> str:
         """Sorted set semaphore: holder -> lease expiry; capped at agent_max_concurrency."""
-        return f"{self.ns}:slots:agent"
+        return f"{self.root}:slots:agent"
 
     def receipt(self, outbound_id: str) -> str:
         """Platform message id of a delivered outbound message (exactly-once sends)."""
-        return f"{self.ns}:receipt:{outbound_id}"
+        return f"{self.root}:receipt:{outbound_id}"
 
     def sending(self, outbound_id: str) -> str:
         """Marker set just before a platform send; a retry that finds it may be a duplicate."""
-        return f"{self.ns}:sending:{outbound_id}"
+        return f"{self.root}:sending:{outbound_id}"
 
     def webchat_history(self, conversation: str) -> str:
         """Stream of one web chat conversation: user messages and agent replies."""
-        return f"{self.ns}:webchat:h:{conversation}"
+        return f"{self.root}:webchat:h:{conversation}"
 
     @property
     def webchat_events(self) -> str:
         """Stream every ingest replica tails to push replies and typing to its sockets."""
-        return f"{self.ns}:webchat:events"
+        return f"{self.root}:webchat:events"
 
     def webchat_conversations(self, user: str) -> str:
-        return f"{self.ns}:webchat:convs:{user}"
+        return f"{self.root}:webchat:convs:{user}"
 
     # scheduler
     @property
     def tasks(self) -> str:
         """Hash task id -> task JSON."""
-        return f"{self.ns}:tasks"
+        return f"{self.root}:tasks"
 
     @property
     def tasks_due(self) -> str:
         """Sorted set task id -> next fire time (ms)."""
-        return f"{self.ns}:tasks:due"
+        return f"{self.root}:tasks:due"
 
     @property
     def tasks_firing(self) -> str:
         """Sorted set "task|occurrence" -> claim time (ms): fired but not yet published."""
-        return f"{self.ns}:tasks:firing"
+        return f"{self.root}:tasks:firing"
 
     # agent state
     def history(self, session: str) -> str:
-        return f"{self.ns}:history:{session}"
+        return f"{self.root}:history:{session}"
 
     @property
     def history_writers(self) -> str:
         """Hash session -> id of the worker process that wrote its history last."""
-        return f"{self.ns}:history-writers"
+        return f"{self.root}:history-writers"
 
     def memory(self, agent: str) -> str:
-        return f"{self.ns}:memory:{agent}"
+        return f"{self.root}:memory:{agent}"
 
     def run(self, session: str, run_id: str) -> str:
         """Recorded emits of one agent run, replayed if the same entries are handed over again."""
-        return f"{self.ns}:run:{session}:{run_id}"
+        return f"{self.root}:run:{session}:{run_id}"
 
     def session_reply(self, session: str) -> str:
         """Destination JSON of the chat a session last answered (where agent answers land)."""
-        return f"{self.ns}:session:reply:{session}"
+        return f"{self.root}:session:reply:{session}"
 
     @property
     def runtime_agents(self) -> str:
         """Hash agent name -> agent JSON: agents created at runtime by an approved request."""
-        return f"{self.ns}:agents"
+        return f"{self.root}:agents"
 
     def approval(self, approval_id: str) -> str:
         """One approval request (JSON): what is asked, by whom, and its decision."""
-        return f"{self.ns}:approval:{approval_id}"
+        return f"{self.root}:approval:{approval_id}"
 
     @property
     def llm_usage(self) -> str:
         """Hash "<agent>|<model>|<kind>" -> count; kinds: input, output, cache_read,
         cache_write (tokens) and cost_micro_usd (estimated dollars times one million)."""
-        return f"{self.ns}:usage:llm"
+        return f"{self.root}:usage:llm"
 
     def leader(self, name: str) -> str:
         """Leader lease for a long-lived connection (one bot's gateway/socket/polling)."""
-        return f"{self.ns}:leader:{name}"
+        return f"{self.root}:leader:{name}"
 
     def kv(self, name: str) -> str:
         """Small named values (e.g. a Telegram polling offset)."""
-        return f"{self.ns}:kv:{name}"
+        return f"{self.root}:kv:{name}"
 
     def heartbeat(self, service: str) -> str:
         """Sorted set replica id -> last heartbeat ms, per service."""
-        return f"{self.ns}:heartbeat:{service}"
+        return f"{self.root}:heartbeat:{service}"
+
+
+def renamed(ns: str, name: str) -> str | None:
+    """The name under this layout of a key written under the one before it, which gave
+    each lane partition a hash tag of its own and the rest none (``<ns>:{<ns>.<stage>.<p>}:
+    ready``, ``<ns>:history:<session>``); None for a name that layout did not make."""
+    old = f"{ns}:"
+    if not name.startswith(old):
+        return None
+    rest = name[len(old) :]
+    tag = f"{{{ns}."
+    if rest.startswith(tag):
+        inner, sep, tail = rest[len(tag) :].partition("}")
+        if not sep:
+            return None
+        return f"{root(ns)}:{inner}{tail}"
+    return f"{root(ns)}:{rest}"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -56,7 +56,8 @@ class Settings(FileFirstSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
-    namespace: str = "clawbus"
+    # the hash tag every key of the install carries (common.keys): no braces or colons
+    namespace: str = Field(default="clawbus", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     config_path: Path = Path("clawbus.yaml")
     timezone: str = "UTC"
 

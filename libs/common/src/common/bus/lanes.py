@@ -52,8 +52,8 @@ class StateReads:
     ``scripts.CLAIM``): the list at ``list_prefix`` + the lane, the string at
     ``value_prefix`` + the lane's name up to its first ``|``, and once the hash
     ``hash_key``. A list whose last writer the hash ``writers_key`` records as ``writer``
-    (the claimer) comes back as its length only. These keys lie outside the partition's
-    slot: one Redis node, not a cluster."""
+    (the claimer) comes back as its length only. Like every key, they carry the install's
+    hash tag: the claim stays in one slot."""
 
     list_prefix: str
     value_prefix: str
@@ -128,7 +128,7 @@ class Committed:
 class SlotClaim:
     """A semaphore a claim takes a slot from for each lane it takes (see ``scripts.CLAIM``
     and ``common.semaphore``): its sorted set, its cap, a slot's lease and the prefix of
-    the holders' names. The set lies outside the partition's slot: one Redis node."""
+    the holders' names. The set carries the install's hash tag like every key."""
 
     key: str
     cap: int

@@ -1,17 +1,15 @@
-"""Lua scripts of the lane protocol. Each touches the keys of one partition only, but for
-a claim that reads its lanes' state and a commit with a precommit (single node; below).
+"""Lua scripts of the lane protocol. Every key they reach carries the install's hash tag
+(``common.keys``), so each touches one slot, on a single node or a Redis Cluster.
 
 KEYS, always in this order (see ``common.keys.Partition.keys``):
   1 ready  2 active  3 holders  4 fence  5 attempts  6 backlog  7 oldest  8 dead
-Lane stream and seen-set names are built from the partition's prefixes, which share the
-partition's hash tag. Times come from the server clock, so replicas need not agree.
+Lane stream and seen-set names are built from the partition's prefixes, which carry the
+install's hash tag. Times come from the server clock, so replicas need not agree.
 
 A commit whose outputs stand only if a write of its own stands (a run's record, a web chat
 send's receipt: a precommit) is one SETTLE call: the precommit, then, if the key it guards
 holds the value whose SHA1 is given (or any value, for an empty SHA1), the outputs'
-publishes and the lane's finish, all in one step; otherwise nothing more, and {-2}. The
-precommit's keys and the guard key lie outside the partition's slot: such a commit needs a
-single Redis node.
+publishes and the lane's finish, all in one step; otherwise nothing more, and {-2}.
 """
 
 from __future__ import annotations
@@ -170,13 +168,12 @@ return out
 # '|'), and once the hash ``hash`` (``table``; else false): state a consumer needs before it
 # can start, in the claim's round trip. A list whose last writer, as the hash ``writers``
 # records it per lane, is the claimer (``writer``) comes back as its length only: the
-# claimer holds it already. Those keys lie outside the partition's slot, so a claim that
-# reads them needs a single Redis node.
+# claimer holds it already.
 # With ``slots`` (a semaphore's sorted set, see ``common.semaphore``) the claim takes no
 # more lanes than the cap leaves room for, and a slot for each lane it takes, named
 # holder_prefix .. token and leased for slot_ttl_ms: a lane never waits for its slot in a
 # round trip of its own, and no slot is taken for a lane that did not come. ``room`` is the
-# slots left free then (false without ``slots``). Also outside the partition's slot.
+# slots left free then (false without ``slots``).
 CLAIM = (
     _NOW
     + """
