@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -231,3 +233,17 @@ def run_intervals(worker_logs: list[dict[str, Any]]) -> dict[str, list[tuple[int
         elif line.get("event") == "run finished" and key in open_runs:
             out[str(key[0])].append((open_runs.pop(key), line["ts_ns"]))
     return out
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """Run ``clawbus ARGS`` as the operator would; its output, or the test fails with it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "clawbus", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from common.bus import LaneBus
+from common.bus import DeadLetter, LaneBus
 from common.config import load_config
 from common.envelope import Envelope, decode, now_ms
 from common.errors import RetryableError
@@ -36,6 +36,15 @@ def outbound(text: str, action: str = "send") -> Envelope:
         accepted_ms=now_ms(),
         payload=msg.model_dump(mode="json"),
     )
+
+
+async def dead_letters(bus: LaneBus, timeout_s: float = 5) -> list[DeadLetter]:
+    """The deliver stage's dead letters, once there are any (or none after the timeout)."""
+    for _ in range(int(timeout_s / 0.05)):
+        if letters := await bus.dead_letters(Stage.DELIVER):
+            return letters
+        await asyncio.sleep(0.05)
+    return []
 
 
 async def claim_one(bus: LaneBus):
@@ -100,11 +109,7 @@ async def test_a_reply_to_a_channel_not_enabled_waits_in_the_dead_letters(
     )
     # a delivery without the webhook's settings: the web chat only
     async with delivering(bus, redis, keys, {}, config_for("http")):
-        letters = []
-        for _ in range(100):
-            if letters := await bus.dead_letters(Stage.DELIVER):
-                break
-            await asyncio.sleep(0.05)
+        letters = await dead_letters(bus)
     # the reply is kept with what to set; the typing indicator, stale by then, is not
     [letter] = letters
     assert (letter.lane, decode(letter.envelope).id) == ("http:c", "out-shipped")
@@ -129,11 +134,7 @@ async def test_a_webhook_that_refuses_the_address_or_signature_keeps_the_reply(
     channel = WebhookChannel(sink.url, SECRET)
     await bus.publish(Stage.DELIVER, [("http:c", outbound("kept"))])
     async with delivering(bus, redis, keys, {"http": channel}, config_for("http")):
-        letters = []
-        for _ in range(100):
-            if letters := await bus.dead_letters(Stage.DELIVER):
-                break
-            await asyncio.sleep(0.05)
+        letters = await dead_letters(bus)
     [letter] = letters
     assert "webhook refused with 401" in letter.error and "CLAWBUS_WEBHOOK_SECRET" in letter.error
     assert sink.attempts == ["kept"] and sink.received == []

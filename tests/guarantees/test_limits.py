@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
 from common.keys import Keys
-from tests.guarantees.cluster import TOKEN, run_intervals, send
+from tests.guarantees.cluster import TOKEN, cli, run_intervals, send
 
 pytestmark = pytest.mark.slow
 
@@ -57,18 +55,6 @@ async def test_agent_runs_never_exceed_the_global_cap(make_cluster, sink, redis_
     assert len(runs) == 12
     assert max_overlap(runs) == cap  # reached, never passed, with 8 local slots available
     assert max(seen_slots) <= cap
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "clawbus", *args],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return out.stdout
 
 
 async def test_poison_reaches_dead_letters_and_replays(make_cluster, sink):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from redis.asyncio import Redis
 
 from clawbus.embedded import EmbeddedRedis, free_port
 from common.keys import Keys, Stage, renamed, root
-from tests.guarantees.cluster import Sink, send
+from tests.guarantees.cluster import Sink, cli, send
 
 pytestmark = pytest.mark.slow
 
@@ -83,19 +81,6 @@ async def redis_cluster(tmp_path: Path, namespace: str) -> AsyncIterator[RedisCl
             await client.aclose()
         for node in nodes:
             node.stop()
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "clawbus", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 async def test_the_whole_path_runs_on_a_cluster_in_the_installs_slot(
