@@ -13,6 +13,8 @@ from common.bus import LaneBus
 from common.envelope import Envelope, derive_id, new_trace_id, now_ms
 from common.keys import Keys, Stage
 from common.messages import Destination, Task, TaskCommand, TaskSchedule
+from scheduler.firing import Firer
+from scheduler.store import TaskStore
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +89,29 @@ async def test_two_schedulers_fire_each_occurrence_once(
     fired_ids = [d.delivery_id for d in sink.received]
     assert len(fired_ids) == len(set(fired_ids))
     await redis.aclose()
+
+
+async def test_occurrences_missed_while_no_scheduler_ran_fire_once_not_one_by_one(
+    redis: Redis, keys: Keys, bus: LaneBus
+):
+    store = TaskStore(redis, keys)
+    day = 24 * 3600 * 1000
+    every_minute = task("minutely", TaskSchedule(kind="interval", every_s=60))
+    every_minute.next_ms = now_ms() - day  # the scheduler was down for a day
+    hourly = task("hourly", TaskSchedule(kind="cron", cron="0 * * * *"))
+    hourly.next_ms = now_ms() - day
+    for t in (every_minute, hourly):
+        await store.save(t)
+    firer = Firer(store, bus, "UTC", firing_timeout_s=30)
+    for _ in range(50):  # as the run loop does: again at once while occurrences come
+        if await firer.tick() == 0:
+            break
+    fired = Counter(
+        {lane.lane: len(lane.entries) for lane in await bus.claim(Stage.AGENT, 10, 500)}
+    )
+    assert fired == Counter({every_minute.session: 1, hourly.session: 1})
+    now = now_ms()
+    minutely, on_the_hour = await store.get("minutely"), await store.get("hourly")
+    assert minutely is not None and on_the_hour is not None
+    assert now < (minutely.next_ms or 0) <= now + 60_000
+    assert now < (on_the_hour.next_ms or 0) <= now + 3_600_000

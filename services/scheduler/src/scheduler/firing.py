@@ -134,7 +134,9 @@ class Firer:
                 "trace_id": env.trace_id,
             },
         )
-        task.next_ms = next_fire(task.schedule, occurrence, self.tz)
+        # the next occurrence after now, not after this one: occurrences missed while no
+        # scheduler ran are covered by this firing, not fired one after another
+        task.next_ms = next_fire(task.schedule, max(occurrence, now_ms()), self.tz)
         if task.next_ms is None:
             task.status = "done"
         await self.store.fired(task, task_id, occurrence)
