@@ -115,3 +115,14 @@ async def test_occurrences_missed_while_no_scheduler_ran_fire_once_not_one_by_on
     assert minutely is not None and on_the_hour is not None
     assert now < (minutely.next_ms or 0) <= now + 60_000
     assert now < (on_the_hour.next_ms or 0) <= now + 3_600_000
+
+
+async def test_an_interval_task_on_time_keeps_its_own_clock(redis: Redis, keys: Keys, bus: LaneBus):
+    store = TaskStore(redis, keys)
+    every = task("steady", TaskSchedule(kind="interval", every_s=60))
+    every.next_ms = now_ms() - 300  # due a moment ago: the tick came a little late
+    await store.save(every)
+    due = every.next_ms
+    assert await Firer(store, bus, "UTC", firing_timeout_s=30).tick() == 1
+    steady = await store.get("steady")
+    assert steady is not None and steady.next_ms == due + 60_000  # no drift from the lag

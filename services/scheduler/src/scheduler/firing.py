@@ -134,9 +134,12 @@ class Firer:
                 "trace_id": env.trace_id,
             },
         )
-        # the next occurrence after now, not after this one: occurrences missed while no
-        # scheduler ran are covered by this firing, not fired one after another
-        task.next_ms = next_fire(task.schedule, max(occurrence, now_ms()), self.tz)
+        task.next_ms = next_fire(task.schedule, occurrence, self.tz)
+        now = now_ms()
+        if task.next_ms is not None and task.next_ms <= now:
+            # occurrences missed while no scheduler ran: this firing stands for them, and the
+            # schedule resumes after now instead of firing each one in turn
+            task.next_ms = next_fire(task.schedule, now, self.tz)
         if task.next_ms is None:
             task.status = "done"
         await self.store.fired(task, task_id, occurrence)
