@@ -9,6 +9,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 import uvicorn
 import websockets
@@ -24,12 +25,12 @@ TOKEN = "chat-token"
 
 
 @contextlib.asynccontextmanager
-async def serving(url: str, namespace: str) -> AsyncIterator[str]:
+async def serving(url: str, namespace: str, token: str | None = TOKEN) -> AsyncIterator[str]:
     settings = IngestSettings.model_validate(
         {
             "redis_url": url,
             "namespace": namespace,
-            "webchat_token": TOKEN,
+            "webchat_token": token,
             "max_message_bytes": 100,
             "partitions": 4,
         }
@@ -109,3 +110,20 @@ async def test_bad_frames_are_told_why_and_a_message_is_acked_once_in_its_lane(
     [lane] = await bus.claim(Stage.ROUTE, 10, 10)
     assert lane.lane == "web:c1"
     assert [decode(e.raw).id for e in lane.entries] == [acks[0]["message_id"]]
+
+
+async def test_without_a_token_the_web_chat_is_off_not_open(redis_server, namespace):
+    async with (
+        serving(redis_server.url, namespace, token=None) as base,
+        websockets.connect(f"{base}?conversation=c1") as ws,
+    ):
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        http = base.replace("ws://", "http://").removesuffix("/ws")
+        async with httpx.AsyncClient() as client:
+            listed = await client.get(f"{http}/webchat/conversations")
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+    assert closed.value.rcvd.reason == "the web chat is off: set CLAWBUS_WEBCHAT_TOKEN"
+    assert listed.status_code == 403
+    assert listed.json()["error"] == "the web chat is off: set CLAWBUS_WEBCHAT_TOKEN"

@@ -39,6 +39,7 @@ DEFAULT_USER = "webuser"
 HISTORY_MAXLEN = 2000
 HISTORY_ON_CONNECT = 200
 TITLE_CHARS = 60
+OFF = "the web chat is off: set CLAWBUS_WEBCHAT_TOKEN"
 
 
 PAGE_HEADERS = {
@@ -117,9 +118,11 @@ class WebChatHub:
         self._joined = asyncio.Event()
 
     def authorised(self, given: str | None) -> bool:
-        if self.token is None:
-            return True
-        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        """Off without a token: ingest listens on every interface, and an open web chat
+        would let anyone who reaches it talk to the agents and their tools."""
+        if self.token is None or given is None:
+            return False
+        return hmac.compare_digest(given.encode(), self.token.encode())
 
     async def tail(self, stop: asyncio.Event) -> None:
         """Push every web chat event to the sockets of its conversation, while any is open."""
@@ -155,7 +158,9 @@ class WebChatHub:
         conv = params.get("conversation", "main")
         user = params.get("user") or DEFAULT_USER
         refusal = None
-        if not self.authorised(params.get("token")):
+        if self.token is None:
+            refusal = (4403, OFF)
+        elif not self.authorised(params.get("token")):
             refusal = (4401, "missing or wrong token")
         elif not CONVERSATION.match(conv) or not USER.match(user):
             refusal = (4400, "conversation and user must be 1-64 of A-Z a-z 0-9 _ . -")
@@ -286,6 +291,8 @@ def webchat_router(hub: WebChatHub) -> APIRouter:
         auth = request.headers.get("authorization", "")
         if auth.startswith("Bearer "):
             given = auth[len("Bearer ") :]
+        if hub.token is None:
+            raise Rejected(OFF, status=403)
         if not hub.authorised(given):
             raise Rejected("missing or wrong web chat token", status=401)
         user = request.query_params.get("user") or DEFAULT_USER
