@@ -11,8 +11,12 @@ from typing import Any
 import discord
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 
-from common.keys import Stage
+from clawbus.embedded import EmbeddedRedis
+from common.bus import LaneBus
+from common.keys import Keys, Stage
+from common.retry import Backoff
 from ingest.channels.discord.gateway import DiscordGateway, DiscordIntake, GatewayClient
 from ingest.channels.leader import keep_running
 from tests.support.ingest_app import channel_settings, ingest_app, published
@@ -206,3 +210,43 @@ async def test_a_failing_gateway_is_retried_and_never_ends_the_runner(monkeypatc
         await task
     assert attempts >= 3
     assert "token was refused" in problems["discord"]
+
+
+async def test_a_message_is_held_through_a_redis_restart_not_dropped(tmp_path, namespace):
+    server = EmbeddedRedis(tmp_path / "redis", appendfsync="always")
+    server.start()
+    try:
+        async with ingest_app(server.url, namespace, channel_settings()) as (_, publisher, _, _):
+            # the earlier eight attempts at this pace gave up within half a second
+            intake = DiscordIntake(
+                publisher, max_attachment_bytes=1000, backoff=Backoff(0.02, 0.1), deadline_s=30
+            )
+            client = GatewayClient(intake)
+            async with client:
+                state: Any = client._connection
+                state.parse_ready(
+                    {
+                        "v": 10,
+                        "user": BOT,
+                        "guilds": [],
+                        "session_id": "s",
+                        "resume_gateway_url": "ws://unused",
+                        "private_channels": [],
+                        "application": {"id": "900", "flags": 0},
+                    }
+                )
+                state.parse_guild_create(GUILD)
+                server.kill()
+                state.parse_message_create(payload(7, "10", "while Redis restarts"))
+                await asyncio.sleep(1.5)
+                server.start()
+                bus = LaneBus(Redis.from_url(server.url), Keys(namespace, 1))
+                for _ in range(200):
+                    if (await bus.stats(Stage.ROUTE)).backlog >= 1:
+                        break
+                    await asyncio.sleep(0.05)
+                [msg] = await published(bus)
+                await bus.redis.aclose()
+        assert msg.text == "while Redis restarts" and msg.platform_message_id == "7"
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import discord
 import httpx
@@ -23,7 +24,9 @@ from ingest.publisher import Publisher
 
 log = logging.getLogger("clawbus.ingest.discord")
 
-PUBLISH_ATTEMPTS = 8
+# Discord never sends a gateway event again: one that cannot be stored is held and retried
+# this long (through a Redis restart or a backlog past its limit) before it is given up
+PUBLISH_DEADLINE_S = 900.0
 
 
 def intents() -> discord.Intents:
@@ -38,11 +41,17 @@ def intents() -> discord.Intents:
 
 class DiscordIntake:
     def __init__(
-        self, publisher: Publisher, *, max_attachment_bytes: int, backoff: Backoff | None = None
+        self,
+        publisher: Publisher,
+        *,
+        max_attachment_bytes: int,
+        backoff: Backoff | None = None,
+        deadline_s: float = PUBLISH_DEADLINE_S,
     ) -> None:
         self.publisher = publisher
         self.max_attachment_bytes = max_attachment_bytes
         self.backoff = backoff or Backoff(0.5, 10.0)
+        self.deadline_s = deadline_s
         self.http = httpx.AsyncClient(timeout=15.0)
 
     async def handle(
@@ -52,17 +61,26 @@ class DiscordIntake:
         if msg is None:
             return False
         msg = await self._images(msg)
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        deadline = time.monotonic() + self.deadline_s
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self.publisher.accept(msg)
                 return True
             except PermanentError:
                 raise
             except Exception as exc:
-                log.warning("discord message not published yet", extra={"error": repr(exc)})
-                await asyncio.sleep(self.backoff.delay(attempt))
-        log.error("discord message dropped", extra={"message_id": msg.message_id})
-        return False
+                if attempt == 1:
+                    log.warning("discord message not published yet", extra={"error": repr(exc)})
+                delay = self.backoff.delay(attempt)
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "discord message dropped",
+                        extra={"message_id": msg.message_id, "error": repr(exc)},
+                    )
+                    return False
+                await asyncio.sleep(delay)
 
     async def _images(self, msg: InboundMessage) -> InboundMessage:
         files = []
