@@ -111,6 +111,24 @@ class ImageServer:
         await self.runner.cleanup()
 
 
+def ready(client: GatewayClient) -> Any:
+    """The client's connection state as after the gateway's READY and the guild's CREATE."""
+    state: Any = client._connection
+    state.parse_ready(
+        {
+            "v": 10,
+            "user": BOT,
+            "guilds": [],
+            "session_id": "s",
+            "resume_gateway_url": "ws://unused",
+            "private_channels": [],
+            "application": {"id": "900", "flags": 0},
+        }
+    )
+    state.parse_guild_create(GUILD)
+    return state
+
+
 async def test_gateway_messages_are_normalised_and_published(redis_server, namespace, bus):
     async with (
         ImageServer() as images,
@@ -118,19 +136,7 @@ async def test_gateway_messages_are_normalised_and_published(redis_server, names
     ):
         client = GatewayClient(DiscordIntake(publisher, max_attachment_bytes=1000))
         async with client:
-            state: Any = client._connection
-            state.parse_ready(
-                {
-                    "v": 10,
-                    "user": BOT,
-                    "guilds": [],
-                    "session_id": "s",
-                    "resume_gateway_url": "ws://unused",
-                    "private_channels": [],
-                    "application": {"id": "900", "flags": 0},
-                }
-            )
-            state.parse_guild_create(GUILD)
+            state = ready(client)
             state.parse_message_create(payload(1, "10", "plain in a channel"))
             state.parse_message_create(payload(2, "11", "hi <@900> in a thread", mentions=[BOT]))
             state.parse_message_create(payload(3, "50", "a direct message", guild=None))
@@ -223,19 +229,7 @@ async def test_a_message_is_held_through_a_redis_restart_not_dropped(tmp_path, n
             )
             client = GatewayClient(intake)
             async with client:
-                state: Any = client._connection
-                state.parse_ready(
-                    {
-                        "v": 10,
-                        "user": BOT,
-                        "guilds": [],
-                        "session_id": "s",
-                        "resume_gateway_url": "ws://unused",
-                        "private_channels": [],
-                        "application": {"id": "900", "flags": 0},
-                    }
-                )
-                state.parse_guild_create(GUILD)
+                state = ready(client)
                 server.kill()
                 state.parse_message_create(payload(7, "10", "while Redis restarts"))
                 await asyncio.sleep(1.5)
